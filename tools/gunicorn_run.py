@@ -1,0 +1,232 @@
+"""Run a real gunicorn master with uvicorn workers on 127.0.0.1, and look at it from outside.
+
+Everything is bounded: waits poll a condition until a deadline, requests have timeouts,
+and processes are stopped by the PIDs this module started or read from /proc.
+"""
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+APPS = os.path.join(REPO, "tests", "apps")
+
+
+class Timeout(AssertionError):
+    pass
+
+
+def wait_for(condition, timeout, interval=0.02, what="condition"):
+    """Poll `condition()` until it returns a true value, or raise Timeout after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise Timeout("timed out after {:.1f}s waiting for {}".format(timeout, what))
+        time.sleep(interval)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children(pid):
+    """PIDs whose parent is `pid`, read from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/{}/stat".format(entry)) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # the command name is in parentheses and may hold spaces: split after the last ')'
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry))
+    return sorted(found)
+
+
+def open_inodes(pid, path_prefix):
+    """{fd: (inode, link)} for fds of `pid` whose link starts with `path_prefix`."""
+    result = {}
+    fd_dir = "/proc/{}/fd".format(pid)
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return result
+    for fd in fds:
+        try:
+            link = os.readlink(os.path.join(fd_dir, fd))
+            if link.startswith(path_prefix):
+                result[int(fd)] = (os.stat(os.path.join(fd_dir, fd)).st_ino, link)
+        except OSError:
+            continue
+    return result
+
+
+def writes_to(pid, path):
+    """True when process `pid` holds an fd on the file now at `path` (same inode)."""
+    try:
+        inode = os.stat(path).st_ino
+    except OSError:
+        return False
+    return any(ino == inode for ino, _ in open_inodes(pid, "/").values())
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+class Gunicorn(object):
+    """One gunicorn master serving tests/apps/asgi_app.py from a venv.
+
+    `workdir` receives access.log, error.log, app.log, gunicorn.pid and the master's
+    stdout/stderr (stderr.log). `env` is added to the environment (e.g. UVICORN_USR1_PATCH=0).
+    """
+
+    def __init__(self, venv, workdir, worker_class="uvicorn.workers.UvicornWorker", workers=2,
+                 env=None, app="asgi_app:app", extra_args=(), boot_timeout=60):
+        self.venv = venv
+        self.workdir = workdir
+        self.worker_class = worker_class
+        self.workers = workers
+        self.env = dict(env or {})
+        self.app = app
+        self.extra_args = list(extra_args)
+        self.boot_timeout = boot_timeout
+        self.port = None
+        self.proc = None
+        self.access_log = os.path.join(workdir, "access.log")
+        self.error_log = os.path.join(workdir, "error.log")
+        self.app_log = os.path.join(workdir, "app.log")
+        self.pidfile = os.path.join(workdir, "gunicorn.pid")
+        self.stderr_path = os.path.join(workdir, "stderr.log")
+
+    # -- life cycle ----------------------------------------------------------------------
+    def start(self):
+        os.makedirs(self.workdir, exist_ok=True)
+        self.port = free_port()
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)
+        env.update({"APP_LOG": self.app_log, "PYTHONUNBUFFERED": "1"})
+        env.update(self.env)
+        cmd = [os.path.join(self.venv.bin, "gunicorn"), "-w", str(self.workers), "-b",
+               "127.0.0.1:{}".format(self.port), "-k", self.worker_class, "--chdir", APPS,
+               "--pid", self.pidfile, "--access-logfile", self.access_log,
+               "--error-logfile", self.error_log, "--graceful-timeout", "5"]
+        cmd += self.extra_args + [self.app]
+        self._stderr = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=self._stderr, stderr=subprocess.STDOUT)
+        try:
+            wait_for(self._booted, self.boot_timeout, 0.05, "gunicorn to boot {} workers".format(self.workers))
+        except Timeout:
+            self.stop()
+            raise Timeout("gunicorn did not boot; its output:\n" + self.output()[-3000:])
+        return self
+
+    def _booted(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("gunicorn exited with {}:\n{}".format(self.proc.returncode, self.output()[-3000:]))
+        errors = _read(self.error_log)
+        if "Exception in worker process" in errors or "Worker failed to boot" in errors:
+            self.stop()
+            raise AssertionError("a worker failed to boot:\n" + errors[-3000:])
+        if len(self.worker_pids()) != self.workers:
+            return False
+        try:
+            return self.get("/boot")[0] == 200
+        except OSError:
+            return False
+
+    def stop(self, timeout=15):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            workers = self.worker_pids()
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                for pid in workers + [self.proc.pid]:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                self.proc.wait(timeout)
+        self._stderr.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- looking at it ------------------------------------------------------------------
+    @property
+    def master_pid(self):
+        return self.proc.pid
+
+    def worker_pids(self):
+        return children(self.proc.pid)
+
+    def output(self):
+        """The master's stdout/stderr (tracebacks of `Logging error` land here)."""
+        return _read(self.stderr_path)
+
+    def get(self, path="/api/client?page_size=10&page=1", timeout=10):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def requests(self, n, tag):
+        """Send n requests whose access lines carry `tag`; all must answer 200."""
+        for i in range(n):
+            status, _ = self.get("/api/client?page_size=10&page=1&tag={}-{}".format(tag, i))
+            assert status == 200, status
+
+    # -- signals, by PID only -----------------------------------------------------------
+    def usr1_master(self):
+        os.kill(self.proc.pid, signal.SIGUSR1)
+
+    def usr1_everyone(self):
+        """What `killall -USR1 gunicorn` does, done by PID: the master and every worker."""
+        for pid in [self.proc.pid] + self.worker_pids():
+            os.kill(pid, signal.SIGUSR1)
+
+    def workers_write_to(self, path):
+        pids = self.worker_pids()
+        return len(pids) == self.workers and all(writes_to(pid, path) for pid in pids)
+
+
+def count_lines(path, needle):
+    """Lines of `path` (plain or gzip) containing `needle`; 0 when the file is missing."""
+    import gzip
+
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            return sum(1 for line in f if needle.encode() in line)
+    except OSError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit("this module is a library for tests, bench/ and the demo")

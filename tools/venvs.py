@@ -1,0 +1,141 @@
+"""Cached virtual environments holding real uvicorn/gunicorn releases from PyPI.
+
+Made with uv (fast, and it can drive every pyenv Python from 3.6 on). A venv is keyed by
+its Python and requirements, so it is built once per machine and reused; our own package
+is installed from a wheel built from this checkout (rebuilt when the sources change).
+"""
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENVS = os.environ.get("UVICORN_USR1_PATCH_VENVS", os.path.join(REPO, ".venvs"))
+SOURCES = ["setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in", "uvicorn_usr1_patch.pth"]
+
+
+def pyenv_root():
+    root = os.environ.get("PYENV_ROOT")
+    if root:
+        return root
+    try:
+        return subprocess.check_output(["pyenv", "root"], universal_newlines=True).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return os.path.expanduser("~/.pyenv")
+
+
+def _version_key(name):
+    return tuple(int(p) if p.isdigit() else 0 for p in name.split("."))
+
+
+def pythons():
+    """{'3.8': '/.../3.8.18/bin/python', ...}: the newest patch release of each minor 3.x."""
+    found = {}
+    for path in sorted(glob.glob(os.path.join(pyenv_root(), "versions", "3.*", "bin", "python")),
+                       key=lambda p: _version_key(p.split(os.sep)[-3])):
+        minor = ".".join(path.split(os.sep)[-3].split(".")[:2])
+        found[minor] = path
+    return found
+
+
+def python(minor):
+    """The interpreter for '3.8' etc., or None when this machine has none."""
+    return pythons().get(minor)
+
+
+def uv():
+    exe = shutil.which("uv")
+    if exe:
+        return exe
+    candidate = os.path.join(os.path.dirname(sys.executable), "uv")
+    if os.path.exists(candidate):
+        return candidate
+    raise RuntimeError("uv is not installed: run `python -m pip install uv` (.ci/run does)")
+
+
+def _sources_digest():
+    digest = hashlib.sha256()
+    files = SOURCES + sorted(glob.glob(os.path.join(REPO, "uvicorn_usr1_patch", "*.py")))
+    files += sorted(glob.glob(os.path.join(REPO, "patches", "*.diff")))
+    for name in files:
+        path = os.path.join(REPO, name)
+        with open(path, "rb") as f:
+            digest.update(name.encode() + b"\0" + f.read())
+    return digest.hexdigest()[:16]
+
+
+def wheel():
+    """Build (once per source state) and return the path of this checkout's wheel."""
+    out = os.path.join(VENVS, "wheel-" + _sources_digest())
+    found = glob.glob(os.path.join(out, "uvicorn_usr1_patch-*.whl"))
+    if found:
+        return found[0]
+    tmp = out + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    subprocess.check_output([uv(), "build", "-q", "--wheel", "--out-dir", tmp, REPO], stderr=subprocess.STDOUT)
+    shutil.rmtree(os.path.join(REPO, "build"), ignore_errors=True)
+    os.rename(tmp, out)
+    return glob.glob(os.path.join(out, "uvicorn_usr1_patch-*.whl"))[0]
+
+
+class Venv(object):
+    def __init__(self, path):
+        self.path = path
+        self.python = os.path.join(path, "bin", "python")
+        self.bin = os.path.join(path, "bin")
+
+    def site_packages(self):
+        return subprocess.check_output(
+            [self.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            universal_newlines=True).strip()
+
+    def versions(self, *dists):
+        code = ("import json, sys\n"
+                "try:\n from importlib.metadata import version\n"
+                "except ImportError:\n from pkg_resources import get_distribution\n"
+                " version = lambda n: get_distribution(n).version\n"
+                "out = {}\n"
+                "for n in sys.argv[1:]:\n"
+                " try: out[n] = version(n)\n"
+                " except Exception: out[n] = None\n"
+                "print(json.dumps(out))")
+        return json.loads(subprocess.check_output([self.python, "-c", code] + list(dists),
+                                                  universal_newlines=True))
+
+    def __repr__(self):
+        return "Venv({!r})".format(self.path)
+
+
+def ensure(python_minor, requirements, with_patch=True):
+    """A venv on pyenv's Python `python_minor` with `requirements` (+ our wheel if asked).
+
+    Raises LookupError when this machine has no such Python, and CalledProcessError (with
+    uv's output) when the requirements cannot be installed on it.
+    """
+    interpreter = python(python_minor)
+    if interpreter is None:
+        raise LookupError("no Python {} under {}/versions".format(python_minor, pyenv_root()))
+    key = hashlib.sha256(json.dumps([interpreter, sorted(requirements)]).encode()).hexdigest()[:12]
+    label = "py{}-{}".format(python_minor, "-".join(r.replace("==", "").replace("[standard]", "")
+                                                    for r in requirements))[:80]
+    path = os.path.join(VENVS, "{}-{}{}".format(label, key, "" if with_patch else "-nopatch"))
+    venv = Venv(path)
+    if not os.path.exists(os.path.join(path, ".complete")):
+        shutil.rmtree(path, ignore_errors=True)
+        subprocess.check_output([uv(), "venv", "-q", "-p", interpreter, path], stderr=subprocess.STDOUT)
+        _uv_install(venv, list(requirements) + ["pip"])
+        open(os.path.join(path, ".complete"), "w").close()
+    if with_patch:
+        _uv_install(venv, ["--reinstall-package", "uvicorn-usr1-patch", wheel()])
+    return venv
+
+
+def _uv_install(venv, args):
+    try:
+        subprocess.check_output([uv(), "pip", "install", "-q", "--python", venv.python] + args,
+                                stderr=subprocess.STDOUT, universal_newlines=True)
+    except subprocess.CalledProcessError as exc:
+        raise subprocess.CalledProcessError(exc.returncode, exc.cmd, output=exc.output)
