@@ -6,6 +6,7 @@ MANIFEST.in), to the wheel that a PEP 660 editable install builds (setuptools 64
 the install dir of a legacy `setup.py develop` (Python 3.6's pip). The versioned diffs in
 patches/ are copied into the package so `python -m uvicorn_usr1_patch diff` finds them.
 """
+
 import base64
 import glob
 import hashlib
@@ -36,7 +37,9 @@ class BuildPyWithPth(build_py):
 
     def get_outputs(self, include_bytecode=1):
         extra = [os.path.join(self.build_lib, PTH)]
-        extra += [os.path.join(self.build_lib, PATCHES_IN_PACKAGE, os.path.basename(d)) for d in self._diffs()]
+        extra += [
+            os.path.join(self.build_lib, PATCHES_IN_PACKAGE, os.path.basename(d)) for d in self._diffs()
+        ]
         return build_py.get_outputs(self, include_bytecode) + extra
 
     def get_source_files(self):

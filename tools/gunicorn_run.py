@@ -135,7 +135,7 @@ class Gunicorn(object):
             wait_for(self._booted, self.boot_timeout, 0.05, "gunicorn to boot {} workers".format(self.workers))
         except Timeout:
             self.stop()
-            raise Timeout("gunicorn did not boot; its output:\n" + self.output()[-3000:])
+            raise Timeout(  # noqa: B904 - the output is the useful part"gunicorn did not boot; its output:\n" + self.output()[-3000:])
         return self
 
     def _booted(self):

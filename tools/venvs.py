@@ -4,6 +4,7 @@ Made with uv (fast, and it can drive every pyenv Python from 3.6 on). A venv is 
 its Python and requirements, so it is built once per machine and reused; our own package
 is installed from a wheel built from this checkout (rebuilt when the sources change).
 """
+
 import glob
 import hashlib
 import json
@@ -34,8 +35,10 @@ def _version_key(name):
 def pythons():
     """{'3.8': '/.../3.8.18/bin/python', ...}: the newest patch release of each minor 3.x."""
     found = {}
-    for path in sorted(glob.glob(os.path.join(pyenv_root(), "versions", "3.*", "bin", "python")),
-                       key=lambda p: _version_key(p.split(os.sep)[-3])):
+    for path in sorted(
+        glob.glob(os.path.join(pyenv_root(), "versions", "3.*", "bin", "python")),
+        key=lambda p: _version_key(p.split(os.sep)[-3]),
+    ):
         minor = ".".join(path.split(os.sep)[-3].split(".")[:2])
         found[minor] = path
     return found
@@ -75,7 +78,9 @@ def wheel():
         return found[0]
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    subprocess.check_output([uv(), "build", "-q", "--wheel", "--out-dir", tmp, REPO], stderr=subprocess.STDOUT)
+    subprocess.check_output(
+        [uv(), "build", "-q", "--wheel", "--out-dir", tmp, REPO], stderr=subprocess.STDOUT
+    )
     shutil.rmtree(os.path.join(REPO, "build"), ignore_errors=True)
     os.rename(tmp, out)
     return glob.glob(os.path.join(out, "uvicorn_usr1_patch-*.whl"))[0]
@@ -90,20 +95,24 @@ class Venv(object):
     def site_packages(self):
         return subprocess.check_output(
             [self.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            universal_newlines=True).strip()
+            universal_newlines=True,
+        ).strip()
 
     def versions(self, *dists):
-        code = ("import json, sys\n"
-                "try:\n from importlib.metadata import version\n"
-                "except ImportError:\n from pkg_resources import get_distribution\n"
-                " version = lambda n: get_distribution(n).version\n"
-                "out = {}\n"
-                "for n in sys.argv[1:]:\n"
-                " try: out[n] = version(n)\n"
-                " except Exception: out[n] = None\n"
-                "print(json.dumps(out))")
-        return json.loads(subprocess.check_output([self.python, "-c", code] + list(dists),
-                                                  universal_newlines=True))
+        code = (
+            "import json, sys\n"
+            "try:\n from importlib.metadata import version\n"
+            "except ImportError:\n from pkg_resources import get_distribution\n"
+            " version = lambda n: get_distribution(n).version\n"
+            "out = {}\n"
+            "for n in sys.argv[1:]:\n"
+            " try: out[n] = version(n)\n"
+            " except Exception: out[n] = None\n"
+            "print(json.dumps(out))"
+        )
+        return json.loads(
+            subprocess.check_output([self.python, "-c", code] + list(dists), universal_newlines=True)
+        )
 
     def __repr__(self):
         return "Venv({!r})".format(self.path)
@@ -119,8 +128,9 @@ def ensure(python_minor, requirements, with_patch=True):
     if interpreter is None:
         raise LookupError("no Python {} under {}/versions".format(python_minor, pyenv_root()))
     key = hashlib.sha256(json.dumps([interpreter, sorted(requirements)]).encode()).hexdigest()[:12]
-    label = "py{}-{}".format(python_minor, "-".join(r.replace("==", "").replace("[standard]", "")
-                                                    for r in requirements))[:80]
+    label = "py{}-{}".format(
+        python_minor, "-".join(r.replace("==", "").replace("[standard]", "") for r in requirements)
+    )[:80]
     path = os.path.join(VENVS, "{}-{}{}".format(label, key, "" if with_patch else "-nopatch"))
     venv = Venv(path)
     if not os.path.exists(os.path.join(path, ".complete")):
@@ -134,8 +144,9 @@ def ensure(python_minor, requirements, with_patch=True):
 
 
 def _uv_install(venv, args):
-    try:
-        subprocess.check_output([uv(), "pip", "install", "-q", "--python", venv.python] + args,
-                                stderr=subprocess.STDOUT, universal_newlines=True)
-    except subprocess.CalledProcessError as exc:
-        raise subprocess.CalledProcessError(exc.returncode, exc.cmd, output=exc.output)
+    # CalledProcessError.output carries uv's explanation when a combination cannot install
+    subprocess.check_output(
+        [uv(), "pip", "install", "-q", "--python", venv.python] + args,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+    )

@@ -4,6 +4,7 @@ This module is imported at every interpreter start (through ``uvicorn_usr1_patch
 so it imports nothing that is not already loaded at start-up: the real work lives in
 ``worker_patch`` and ``deferred_reopen``, imported only when uvicorn's worker module is.
 """
+
 import os
 import sys
 

@@ -6,6 +6,7 @@ the stream under the writer ("reentrant call inside BufferedWriter"). So the SIG
 handler only schedules the worker's handle_usr1 on the running event loop, as gunicorn's
 own ASGI worker does with loop.add_signal_handler; the reopen then runs between callbacks.
 """
+
 import signal
 import sys
 

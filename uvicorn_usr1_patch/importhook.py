@@ -4,6 +4,7 @@ Imported by the .pth at every interpreter start, so it imports only ``sys``. The
 fast path for every other module name is one frozenset lookup; wrapt and uvicorn are
 imported only when one of TARGETS is being imported (in gunicorn's master, before it forks).
 """
+
 import sys
 
 # Modules whose execution defines a UvicornWorker class: uvicorn's own (0.4 onwards) and the
@@ -74,7 +75,9 @@ def _patch_later_failed(fullname, loader):
 
     warn_skip(
         "the import hook for " + fullname,
-        "its loader {!r} cannot be hooked; call uvicorn_usr1_patch.install() after importing it".format(loader),
+        "its loader {!r} cannot be hooked; call uvicorn_usr1_patch.install() after importing it".format(
+            loader
+        ),
     )
 
 

@@ -4,6 +4,7 @@ Imported only when uvicorn's worker module is imported, never at start-up. Every
 (no UvicornWorker, no init_signals, wrapt missing or broken) leaves uvicorn untouched and
 emits one UvicornUSR1PatchWarning.
 """
+
 import threading
 
 from uvicorn_usr1_patch import deferred_reopen, warn_skip

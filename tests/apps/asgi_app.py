@@ -4,6 +4,7 @@ ASGI2-style (a class taking the scope), which every uvicorn from 0.4 to today ac
 request also writes one line through an application logging.FileHandler (like the report's
 main.log) when APP_LOG names a file, so the tests can see that it is reopened too.
 """
+
 import logging
 import os
 
@@ -26,8 +27,13 @@ class App(object):
         query = self.scope.get("query_string", b"").decode()
         app_log.info("served %s?%s pid=%d", self.scope["path"], query, os.getpid())
         body = "pid={}\n".format(os.getpid()).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
