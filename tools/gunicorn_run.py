@@ -3,6 +3,7 @@
 Everything is bounded: waits poll a condition until a deadline, requests have timeouts,
 and processes are stopped by the PIDs this module started or read from /proc.
 """
+
 import http.client
 import os
 import signal
@@ -49,7 +50,7 @@ def children(pid):
         except OSError:
             continue
         # the command name is in parentheses and may hold spaces: split after the last ')'
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         if int(fields[1]) == pid and fields[0] != "Z":
             found.append(int(entry))
     return sorted(found)
@@ -97,8 +98,17 @@ class Gunicorn(object):
     stdout/stderr (stderr.log). `env` is added to the environment (e.g. UVICORN_USR1_PATCH=0).
     """
 
-    def __init__(self, venv, workdir, worker_class="uvicorn.workers.UvicornWorker", workers=2,
-                 env=None, app="asgi_app:app", extra_args=(), boot_timeout=60):
+    def __init__(
+        self,
+        venv,
+        workdir,
+        worker_class="uvicorn.workers.UvicornWorker",
+        workers=2,
+        env=None,
+        app="asgi_app:app",
+        extra_args=(),
+        boot_timeout=60,
+    ):
         self.venv = venv
         self.workdir = workdir
         self.worker_class = worker_class
@@ -123,24 +133,49 @@ class Gunicorn(object):
         env.pop("PYTHONPATH", None)
         env.update({"APP_LOG": self.app_log, "PYTHONUNBUFFERED": "1"})
         env.update(self.env)
-        cmd = [os.path.join(self.venv.bin, "gunicorn"), "-w", str(self.workers), "-b",
-               "127.0.0.1:{}".format(self.port), "-k", self.worker_class, "--chdir", APPS,
-               "--pid", self.pidfile, "--access-logfile", self.access_log,
-               "--error-logfile", self.error_log, "--graceful-timeout", "5"]
+        cmd = [
+            os.path.join(self.venv.bin, "gunicorn"),
+            "-w",
+            str(self.workers),
+            "-b",
+            "127.0.0.1:{}".format(self.port),
+            "-k",
+            self.worker_class,
+            "--chdir",
+            APPS,
+            "--pid",
+            self.pidfile,
+            "--access-logfile",
+            self.access_log,
+            "--error-logfile",
+            self.error_log,
+            "--graceful-timeout",
+            "5",
+        ]
         cmd += self.extra_args + [self.app]
         self._stderr = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self._stderr, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=self.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._stderr,
+            stderr=subprocess.STDOUT,
+        )
         try:
-            wait_for(self._booted, self.boot_timeout, 0.05, "gunicorn to boot {} workers".format(self.workers))
+            wait_for(
+                self._booted, self.boot_timeout, 0.05, "gunicorn to boot {} workers".format(self.workers)
+            )
         except Timeout:
             self.stop()
-            raise Timeout(  # noqa: B904 - the output is the useful part"gunicorn did not boot; its output:\n" + self.output()[-3000:])
+            raise Timeout("gunicorn did not boot; its output:\n" + self.output()[-3000:]) from None
         return self
 
     def _booted(self):
         if self.proc.poll() is not None:
-            raise AssertionError("gunicorn exited with {}:\n{}".format(self.proc.returncode, self.output()[-3000:]))
+            raise AssertionError(
+                "gunicorn exited with {}:\n{}".format(self.proc.returncode, self.output()[-3000:])
+            )
         errors = _read(self.error_log)
         if "Exception in worker process" in errors or "Worker failed to boot" in errors:
             self.stop()
