@@ -5,6 +5,8 @@ its Python and requirements, so it is built once per machine and reused; our own
 is installed from a wheel built from this checkout (rebuilt when the sources change).
 """
 
+import contextlib
+import fcntl
 import glob
 import hashlib
 import json
@@ -14,7 +16,8 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENVS = os.environ.get("UVICORN_USR1_PATCH_VENVS", os.path.join(REPO, ".venvs"))
+# Outside the checkout, so CI's fresh clone and other worktrees reuse what is already built.
+VENVS = os.environ.get("UVICORN_USR1_PATCH_VENVS", os.path.expanduser("~/.cache/uvicorn-usr1-patch/venvs"))
 SOURCES = ["setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in", "uvicorn_usr1_patch.pth"]
 
 
@@ -70,9 +73,26 @@ def _sources_digest():
     return digest.hexdigest()[:16]
 
 
+@contextlib.contextmanager
+def _locked(path):
+    """Serialise builders of the same venv or wheel (parallel tests, several checkouts)."""
+    os.makedirs(VENVS, exist_ok=True)
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def wheel():
     """Build (once per source state) and return the path of this checkout's wheel."""
     out = os.path.join(VENVS, "wheel-" + _sources_digest())
+    with _locked(out):
+        return _build_wheel(out)
+
+
+def _build_wheel(out):
     found = glob.glob(os.path.join(out, "uvicorn_usr1_patch-*.whl"))
     if found:
         return found[0]
@@ -133,14 +153,25 @@ def ensure(python_minor, requirements, with_patch=True):
     )[:80]
     path = os.path.join(VENVS, "{}-{}{}".format(label, key, "" if with_patch else "-nopatch"))
     venv = Venv(path)
+    with _locked(path):
+        _populate(venv, interpreter, requirements, with_patch)
+    return venv
+
+
+def _populate(venv, interpreter, requirements, with_patch):
+    path = venv.path
     if not os.path.exists(os.path.join(path, ".complete")):
         shutil.rmtree(path, ignore_errors=True)
         subprocess.check_output([uv(), "venv", "-q", "-p", interpreter, path], stderr=subprocess.STDOUT)
         _uv_install(venv, list(requirements) + ["pip"])
         open(os.path.join(path, ".complete"), "w").close()
     if with_patch:
-        _uv_install(venv, ["--reinstall-package", "uvicorn-usr1-patch", wheel()])
-    return venv
+        built = wheel()
+        marker = os.path.join(path, ".patch-wheel")
+        if not os.path.exists(marker) or open(marker).read() != built:
+            _uv_install(venv, ["--reinstall-package", "uvicorn-usr1-patch", built])
+            with open(marker, "w") as f:
+                f.write(built)
 
 
 def _uv_install(venv, args):
