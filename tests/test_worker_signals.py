@@ -94,3 +94,12 @@ def test_install_without_the_pth():
     off = {"PYTHONPATH": REPO, "UVICORN_USR1_PATCH": "off"}
     report, _ = probe("uvicorn-0.18.3", "--install", python=bare.python, env=off)
     assert report["usr1"] == "default"
+
+
+def test_sitecustomize_example_turns_the_patch_on():
+    """The example sitecustomize.py, in a venv without the package's .pth."""
+    python, requirements, _, _ = STACKS["uvicorn-0.18.3"]
+    bare = venvs.ensure(python, requirements + ["wrapt"], with_patch=False)
+    path = os.pathsep.join([os.path.join(REPO, "sitecustomize_example"), REPO])
+    report, stderr = probe("uvicorn-0.18.3", python=bare.python, env={"PYTHONPATH": path})
+    assert report["usr1"] == "deferred", stderr
