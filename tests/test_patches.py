@@ -217,6 +217,7 @@ def test_diff_subcommand_refuses_an_unknown_release(monkeypatch, capsys):
 
 # -- behaviour, one release per family -------------------------------------------------------------
 OLD_37 = ["gunicorn==20.0.4", "click==7.1.2", "h11==0.8.1", "httptools==0.0.13"]
+OLD_37_UVLOOP_14 = OLD_37[:2] + ["h11==0.9.0", "httptools==0.0.13", "websockets==8.1", "uvloop==0.14.0"]
 OLD_38 = [
     "gunicorn==20.0.4",
     "click==7.1.2",
@@ -236,12 +237,8 @@ FAMILY_STACKS = {
     "0.6.1": ("0.6.1", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
     "0.9.1": ("0.9.1", "3.7", OLD_37 + ["websockets==8.1", "uvloop==0.12.2"]),
     "0.10.0-0.11.1": ("0.10.0", "3.7", OLD_37 + ["websockets==8.1", "uvloop==0.14.0rc2"]),
-    "0.10.9": (
-        "0.10.9",
-        "3.7",
-        OLD_37[:2] + ["h11==0.9.0", "httptools==0.0.13", "websockets==8.1", "uvloop==0.14.0"],
-    ),
-    "0.11.2-0.11.3": ("0.11.2", "3.8", OLD_38),
+    "0.10.9": ("0.10.9", "3.7", OLD_37_UVLOOP_14),
+    "0.11.2-0.11.3": ("0.11.2", "3.7", OLD_37_UVLOOP_14),
     "0.11.4": ("0.11.4", "3.8", OLD_38),
     "0.11.5-0.12.1": ("0.11.5", "3.8", OLD_38),
     "0.12.2-0.13.2": ("0.13.1", "3.8", ["gunicorn==20.0.4", "uvicorn[standard]==0.13.1", "uvloop==0.14.0"]),
@@ -302,12 +299,17 @@ def family_release(releases, family):
     return releases[FAMILY_STACKS[family][0]]
 
 
-def probe(venv):
-    out = subprocess.check_output(
-        [venv.python, PROBE, "uvicorn.workers.UvicornWorker"],
-        universal_newlines=True,
-        stderr=subprocess.STDOUT,
+def run_in(venv, *args):
+    """The venv's python, away from this checkout (cwd, PYTHONPATH) so only the venv counts."""
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    return subprocess.check_output(
+        [venv.python] + list(args), universal_newlines=True, stderr=subprocess.STDOUT, cwd="/", env=env
     )
+
+
+def probe(venv):
+    out = run_in(venv, PROBE, "uvicorn.workers.UvicornWorker")
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -319,14 +321,8 @@ def test_diffed_worker_defers_and_coalesces_usr1(family, releases):
     assert workers_sha(pristine) == release.sha256
     assert workers_sha(diffed) == hashlib.sha256(make_patches.patched_source(release).encode()).hexdigest()
     for venv in (pristine, diffed):
-        has_package = subprocess.check_output(
-            [
-                venv.python,
-                "-c",
-                "import importlib.util as u; print(u.find_spec('uvicorn_usr1_patch') is None)",
-            ],
-            universal_newlines=True,
-        )
+        code = "import importlib.util as u; print(u.find_spec('uvicorn_usr1_patch') is None)"
+        has_package = run_in(venv, "-c", code)
         assert has_package.strip() == "True", "this package must not be in " + venv.path
 
     control = probe(pristine)
