@@ -454,6 +454,16 @@ def check(releases):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def describe(release):
+    if release.affected:
+        return "affected  {}  family {}".format(release.sha256[:12], release.family.name)
+    if release.wheel is None and release.sdist is None:
+        return "-         pip cannot prepare its sdist (broken setup.py): not installable"
+    if release.workers is None:
+        return "-         no uvicorn/workers.py"
+    return "-         {}  handles SIGUSR1".format(release.sha256[:12])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare patches/ with a fresh generation")
@@ -462,14 +472,7 @@ def main(argv=None):
     releases = survey()
     if args.list:
         for r in releases:
-            print(
-                "{:14} {:8} {} {}".format(
-                    r.version,
-                    "affected" if r.affected else "-",
-                    (r.sha256 or "no workers.py")[:12],
-                    r.family.name if r.family else "",
-                )
-            )
+            print("{:14} {}".format(r.version, describe(r)))
         return 0
     if args.check:
         problems = check(releases)
