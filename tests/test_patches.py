@@ -284,7 +284,9 @@ def diffed_venv(family):
         venvs._populate(venv, interpreter, requirements(family), with_patch=False)
         marker = os.path.join(venv.path, ".diff-applied")
         if not os.path.exists(marker):
-            applied = run_patch(venv.site_packages(), diff, "--fuzz=0")
+            # where the README says to run patch: the directory holding uvicorn/
+            code = "import os, uvicorn; print(os.path.dirname(os.path.dirname(uvicorn.__file__)))"
+            applied = run_patch(run_in(venv, "-c", code).strip(), diff, "--fuzz=0")
             assert applied.returncode == 0, applied.stdout
             open(marker, "w").close()
     return venv
