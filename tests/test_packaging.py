@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -161,15 +162,19 @@ def _version(source):
 
 def test_version_lives_in_one_place(source, dists):
     version = _version(source)
+    pattern = re.compile(r"(?<![\d.]){}(?![\d.])".format(re.escape(version)))
+    candidates = ["setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in"]
+    package = os.path.join(source, "uvicorn_usr1_patch")
+    candidates += [os.path.join("uvicorn_usr1_patch", n) for n in os.listdir(package)]
     hits = []
-    for folder, dirs, files in os.walk(source):
-        dirs[:] = [d for d in dirs if d not in ("tests", "patches")]
-        for name in files:
-            if name.endswith((".py", ".cfg", ".toml", ".in")):
-                with open(os.path.join(folder, name)) as f:
-                    if version in f.read():
-                        hits.append(os.path.relpath(os.path.join(folder, name), source))
+    for name in candidates:
+        if name.endswith((".py", ".cfg", ".toml", ".in")):
+            with open(os.path.join(source, name)) as f:
+                if pattern.search(f.read()):
+                    hits.append(name)
     assert hits == [os.path.join("uvicorn_usr1_patch", "__init__.py")]
+    with open(os.path.join(source, "setup.cfg")) as f:
+        assert "version = attr: uvicorn_usr1_patch.__version__" in f.read()
     assert "-{}-".format(version) in os.path.basename(dists["wheel"])
     assert os.path.basename(dists["sdist"]).endswith("-{}.tar.gz".format(version))
 
