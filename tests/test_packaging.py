@@ -261,7 +261,11 @@ def test_install_hook_uninstall(python_minor, mode, source, dists, diffs, fake_u
         assert os.path.exists(os.path.join(site_packages, "uvicorn-usr1-patch.egg-link"))
     else:
         record = _installed_record(site_packages)
-        assert "{},{},{}".format(PTH, _record_hash(pth), len(pth)) in record
+        assert [line for line in record if line.startswith(PTH + ",")] == [
+            "{},{},{}".format(PTH, _record_hash(pth), len(pth))
+        ]
+        if mode == "editable":  # PEP 660 (setuptools 64+), not a silent fallback to `setup.py develop`
+            assert [line for line in record if line.startswith("__editable__.uvicorn_usr1_patch-")]
 
     # A fresh interpreter of the venv: the .pth has put our finder in sys.meta_path (once, even though
     # a venv processes site-packages twice) and `import uvicorn.workers` comes out patched.
