@@ -509,3 +509,35 @@ def test_the_hook_does_not_change_other_imports(python_minor, make_env, fakes, t
     results, errors = outcomes[0]
     assert (results["zip"], results["relative"], results["namespace"]) == (42, 7, 3)
     assert errors["uvicorn_worker"] == "ModuleNotFoundError: No module named 'uvicorn_worker'"
+
+
+ZIPPED_UVICORN = r"""
+import zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("fake_gunicorn_base.py", sys.argv[2])
+    z.writestr("uvicorn/__init__.py", "")
+    z.writestr("uvicorn/workers.py", sys.argv[3])
+sys.path.insert(0, sys.argv[1])
+import uvicorn.workers
+from uvicorn_usr1_patch import install, worker_patch
+cls = uvicorn.workers.UvicornWorker
+on_import = worker_patch.is_patched(cls)
+install()  # what the warning asks for where the zip loader cannot be hooked
+report(on_import=on_import, after_install=worker_patch.is_patched(cls), layers=layers(cls),
+       hookable=hasattr(uvicorn.workers.__loader__, "exec_module"))
+"""
+
+
+@pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
+def test_uvicorn_imported_from_a_zip(python_minor, make_env, tmp_path):
+    # zipimport has exec_module from 3.10 on: hooked there. Before, its legacy load_module
+    # cannot be hooked: one warning says to call install() after the import, which patches.
+    env = make_env(python_minor)
+    seen, proc = env.report(ZIPPED_UVICORN, str(tmp_path / "uvicorn.zip"), FAKE_BASE, FAKE_WORKERS)
+    assert (seen["after_install"], seen["layers"]) == (True, 1)
+    if seen["hookable"]:
+        assert seen["on_import"] is True
+        assert proc.stderr == ""
+    else:
+        assert python_minor == OLDEST and seen["on_import"] is False
+        _one_warning(proc.stderr, "import hook for uvicorn.workers", "zipimporter", "install()")
