@@ -57,6 +57,9 @@ out["package_file"] = uvicorn_usr1_patch.__file__
 print(json.dumps(out))
 """
 
+# The same, up to what the start-up did (no uvicorn needed).
+CHECK_START = CHECK_HOOK.split("import uvicorn.workers")[0] + "print(json.dumps(out))\n"
+
 FAKE_WORKERS = """
 class Worker(object):
     def init_signals(self):
@@ -289,7 +292,7 @@ def test_install_hook_uninstall(python_minor, mode, source, dists, diffs, fake_u
         )
     # The opt-out: nothing of ours is imported, no finder.
     off = _run(
-        [venv.python, "-c", CHECK_HOOK.split("import uvicorn.workers")[0] + "print(json.dumps(out))"],
+        [venv.python, "-c", CHECK_START],
         cwd=where,
         env=_env(UVICORN_USR1_PATCH="off"),
     )
@@ -308,3 +311,24 @@ def test_install_hook_uninstall(python_minor, mode, source, dists, diffs, fake_u
     assert after.stdout.strip().isdigit()
     gone = _run([venv.python, "-c", "import uvicorn_usr1_patch"], cwd=where, check=False)
     assert gone.returncode != 0 and "No module named" in gone.stderr
+
+
+@pytest.mark.parametrize("python_minor", ["3.6", "3.13"])
+def test_setup_py_develop_directly(python_minor, source, tmp_path):
+    # Deprecated but still typed by people: setuptools < 80 links the tree and setup.py copies the
+    # .pth (removed again by `develop -u`); from 80 on develop runs `pip install -e .` (PEP 660).
+    where = str(tmp_path)
+    venv = _make_venv(python_minor, where)
+    _run([venvs.uv(), "pip", "install", "-q", "--python", venv.python, "setuptools", "wheel"], cwd=where)
+    tree = os.path.join(where, "src")
+    shutil.copytree(source, tree, ignore=COPY_IGNORE)
+    site_packages = venv.site_packages()
+    _run([venv.python, "setup.py", "-q", "develop"], cwd=tree)
+    assert os.path.isfile(os.path.join(site_packages, PTH))
+    seen = json.loads(_run([venv.python, "-c", CHECK_START], cwd=where).stdout)
+    assert seen["finders"] == ["uvicorn_usr1_patch.importhook.UvicornWorkerFinder"]
+    if os.path.exists(os.path.join(site_packages, "uvicorn-usr1-patch.egg-link")):
+        _run([venv.python, "setup.py", "-q", "develop", "--uninstall"], cwd=tree)
+    else:
+        _run([venv.python, "-m", "pip", "uninstall", "-y", "uvicorn-usr1-patch"], cwd=where)
+    assert not os.path.exists(os.path.join(site_packages, PTH))
