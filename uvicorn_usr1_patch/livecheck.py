@@ -219,6 +219,8 @@ def log_files(pid, known_logs):
         except OSError:  # closed meanwhile
             continue
         reason, opened_as = classify(pid, path, st, known_logs)
+        if reason == "deleted":
+            path = opened_as  # without the kernel's " (deleted)" mark
         found.append({"fd": int(fd), "path": path, "stale": reason, "opened_as": opened_as})
     return found
 
@@ -348,7 +350,20 @@ def summarize(master, processes):
 
 # -- --reopen: signal the master, then verify -----------------------------------------------------
 def reopen(master, before, timeout, interval=0.1):
-    """Send USR1 to the master only; poll until nothing is stale and as many workers run again."""
+    """Send USR1 to the master only, then poll until the reopen is over or `timeout` s passed.
+
+    Over means: nothing stale, every worker whose USR1 action is "default" has died (else a quick
+    first look, before the signal reached them, would pass), as many workers run as before, and
+    the respawned ones have installed their own signal handlers.
+    Nothing stale to begin with: no signal is sent at all.
+    """
+    result = {"before": before, "usr1_sent_to": None, "timeout": timeout, "seconds": 0.0}
+    if before["stale"] == 0:
+        result.update(after=before, cleared=True, workers_gone=[], ok=before["ok"])
+        return result
+    doomed = set(p["pid"] for p in before["processes"] if p["role"] == "worker" and p["usr1"] == "default")
+    # a worker forked a moment ago has not run init_signals yet: it shows the master's handlers
+    booting_looks = "inherited" not in set(p["usr1"] for p in before["processes"])
     sent_at = time.monotonic()
     try:
         os.kill(master, signal.SIGUSR1)
@@ -357,22 +372,25 @@ def reopen(master, before, timeout, interval=0.1):
     deadline = sent_at + timeout
     while True:
         after = inspect(master)
-        done = after["stale"] == 0 and len(after["workers"]) >= len(before["workers"])
+        done = (
+            after["stale"] == 0
+            and not doomed & set(after["workers"])
+            and len(after["workers"]) >= len(before["workers"])
+            and not (booting_looks and any(p["usr1"] == "inherited" for p in after["processes"]))
+        )
         if done or time.monotonic() >= deadline:
             break
         time.sleep(interval)
     gone = sorted(set(before["workers"]) - set(after["workers"]))
     cleared = after["stale"] == 0
-    result = {
-        "before": before,
-        "after": after,
-        "usr1_sent_to": master,
-        "seconds": round(time.monotonic() - sent_at, 2),
-        "timeout": timeout,
-        "cleared": cleared,
-        "workers_gone": gone,
-        "ok": cleared and not gone,
-    }
+    result.update(
+        after=after,
+        usr1_sent_to=master,
+        seconds=round(time.monotonic() - sent_at, 2),
+        cleared=cleared,
+        workers_gone=gone,
+        ok=cleared and not gone,
+    )
     return result
 
 
@@ -430,6 +448,8 @@ def render(report):
 
 
 def render_reopen(result):
+    if result["usr1_sent_to"] is None:
+        return render(result["before"]) + "\nreopen: nothing stale, so no USR1 was sent"
     lines = ["before:", render(result["before"]), ""]
     lines.append(
         "sent SIGUSR1 to master {}; waited {}s (limit {}s)".format(
