@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 import pytest
+import stacks
 
-from tools import venvs
 from tools.gunicorn_run import Gunicorn, count_lines, wait_for
 from uvicorn_usr1_patch import livecheck
 
@@ -138,18 +138,18 @@ def test_stale_fds_of_a_plain_process(tmp_path):
 
 
 # -- real gunicorn --------------------------------------------------------------------------------
+# the shared stacks (tests/stacks.py) -> what `check` must call a worker's USR1 action there, unpatched
 RELEASES = {
     # USR1 reaches the master's inherited Python handler: caught, yet the worker never reopens
-    "0.13.1": ("3.8", ["gunicorn==20.0.4", "uvicorn[standard]==0.13.1", "uvloop==0.14.0"], "inherited"),
+    "uvicorn-0.13.1": "inherited",
     # gunicorn's handlers reset to SIG_DFL: USR1 kills the worker
-    "0.18.3": ("3.8", ["gunicorn==20.1.0", "uvicorn[standard]==0.18.3"], "default"),
+    "uvicorn-0.18.3": "default",
 }
 
 
 def start(tmp_path, release, patched):
-    python, requirements, _ = RELEASES[release]
     try:
-        venv = venvs.ensure(python, requirements, with_patch=True)
+        venv = stacks.venv(release)
     except LookupError as err:
         pytest.skip(str(err))
     env = {} if patched else {"UVICORN_USR1_PATCH": "0"}
@@ -173,7 +173,7 @@ def stale_by_pid(report):
 @pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
 @pytest.mark.parametrize("release", sorted(RELEASES))
 def test_check_and_reopen(tmp_path, release, patched):
-    unpatched_state = RELEASES[release][2]
+    unpatched_state = RELEASES[release]
     g = start(tmp_path, release, patched)
     try:
         workers = g.worker_pids()
@@ -240,7 +240,7 @@ def test_check_and_reopen(tmp_path, release, patched):
 
 @pytest.mark.e2e
 def test_worker_pid_is_refused(tmp_path):
-    g = start(tmp_path, "0.18.3", patched=True)
+    g = start(tmp_path, "uvicorn-0.18.3", patched=True)
     try:
         assert_one_line_error(*run_check("--pid", g.worker_pids()[0]), needle="--pid {}".format(g.master_pid))
     finally:
