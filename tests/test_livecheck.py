@@ -7,9 +7,11 @@ where the next request lines land, and which worker PIDs survive.
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 
 import pytest
 import stacks
@@ -18,6 +20,7 @@ from tools.gunicorn_run import Gunicorn, count_lines, wait_for
 from uvicorn_usr1_patch import livecheck
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SYSTEM_PYTHON = "/usr/bin/python3"  # readable by `nobody`, unlike pyenv's under /root
 
 
 def run_check(*args):
@@ -239,9 +242,30 @@ def test_check_and_reopen(tmp_path, release, patched):
 
 
 @pytest.mark.e2e
-def test_worker_pid_is_refused(tmp_path):
+def test_worker_pid_and_permission_denied(tmp_path):
     g = start(tmp_path, "uvicorn-0.18.3", patched=True)
     try:
         assert_one_line_error(*run_check("--pid", g.worker_pids()[0]), needle="--pid {}".format(g.master_pid))
+        if os.geteuid() != 0 or not shutil.which("setpriv") or not os.path.exists(SYSTEM_PYTHON):
+            return  # the permission case needs root to drop to `nobody`
+        # a copy `nobody` can read (the checkout may sit under /root), run as nobody
+        copy = tempfile.mkdtemp()
+        try:
+            os.chmod(copy, 0o755)
+            shutil.copytree(
+                os.path.join(REPO, "uvicorn_usr1_patch"), os.path.join(copy, "uvicorn_usr1_patch")
+            )
+            as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+            proc = subprocess.run(
+                as_nobody + [SYSTEM_PYTHON, "-m", "uvicorn_usr1_patch", "check", "--pid", str(g.master_pid)],
+                env={"PYTHONPATH": copy, "PATH": os.environ["PATH"]},
+                cwd=copy,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        finally:
+            shutil.rmtree(copy)
+        assert_one_line_error(proc.returncode, proc.stdout, proc.stderr, needle="permission denied")
     finally:
         g.stop()

@@ -58,9 +58,7 @@ def _read(path):
 
 def _proc_error(pid, err, what):
     if isinstance(err, PermissionError):
-        return CheckError(
-            "permission denied reading {} of pid {}: run as gunicorn's user or root".format(what, pid)
-        )
+        return CheckError("permission denied reading {}: run check as gunicorn's user or root".format(what))
     if isinstance(err, FileNotFoundError) or not os.path.exists("/proc/{}".format(pid)):
         return CheckError("no such process: {}".format(pid))
     return CheckError("cannot read {} of pid {}: {}".format(what, pid, err))
