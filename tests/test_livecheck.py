@@ -134,7 +134,11 @@ def test_stale_fds_of_a_plain_process(tmp_path):
 
         os.unlink(str(log) + ".1")  # compressed and removed
         (deleted,) = files().values()
-        assert (deleted["stale"], deleted["opened_as"]) == ("deleted", str(log) + ".1")
+        assert (deleted["stale"], deleted["path"], deleted["opened_as"]) == (
+            "deleted",
+            str(log) + ".1",
+            str(log),
+        )
     finally:
         child.kill()
         child.wait()
@@ -221,10 +225,11 @@ def test_check_and_reopen(tmp_path, release, patched):
             assert in_new == 0 and count_lines(g.access_log + ".1", "after") == 3
             os.unlink(g.access_log + ".1")  # compressed and removed: the lines go nowhere now
             code, report = run_json("--pid", g.master_pid)
-            gone = [(g.access_log + ".1", "deleted", g.access_log + ".1")]
+            gone = [(g.access_log + ".1", "deleted", g.access_log)]
             assert code == 1 and stale_by_pid(report) == dict(
                 [(g.master_pid, [])] + [(w, gone) for w in workers]
             )
+            assert "access.log.1 STALE(deleted; was access.log)" in livecheck.render(report)
         else:
             # the control: USR1 kills the workers; respawned ones write to the new file
             assert (code, result["workers_gone"]) == (1, workers)

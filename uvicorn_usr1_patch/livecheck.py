@@ -129,12 +129,19 @@ def usr1_disposition(masks, role):
                 "inherited",
                 False,
                 "caught by the master's handler inherited at fork: the worker does not reopen "
-                "(uvicorn 0.4-0.13.2 UvicornWorker.init_signals is `pass`)" + blocked,
+                "(uvicorn 0.4-0.13.2 UvicornWorker.init_signals is `pass`); install uvicorn-usr1-patch "
+                "in gunicorn's environment and restart gunicorn" + blocked,
             )
         return "caught", True, "caught: reopens its logs" + blocked
     if masks.get("SigIgn", 0) & usr1:
         return "ignored", False, "ignored: never reopens" + blocked
-    return "default", False, "default action: USR1 KILLS this process" + blocked
+    meaning = "default action: USR1 KILLS this process"
+    if role == "worker":  # gunicorn respawns it; its in-flight requests are cut
+        meaning += (
+            " (uvicorn 0.13.3-0.18.3 reset gunicorn's handlers); install uvicorn-usr1-patch "
+            "in gunicorn's environment and restart gunicorn"
+        )
+    return "default", False, meaning + blocked
 
 
 # -- which fds are logs, and which are stale ------------------------------------------------------
@@ -177,7 +184,9 @@ def _same_file(st, other):
 def classify(pid, path, st, known_logs):
     """(stale reason or None, the name it was opened under)."""
     if path.endswith(DELETED):
-        return "deleted", path[: -len(DELETED)]
+        name = path[: -len(DELETED)]
+        originals = original_names(name)  # "access.log" for a rotated "access.log.1" that is gone now
+        return "deleted", originals[0] if originals else name
     try:
         now = os.stat(_in_root(pid, path))
     except OSError:
@@ -217,8 +226,8 @@ def log_files(pid, known_logs):
         except OSError:  # closed meanwhile
             continue
         reason, opened_as = classify(pid, path, st, known_logs)
-        if reason == "deleted":
-            path = opened_as  # without the kernel's " (deleted)" mark
+        if path.endswith(DELETED):
+            path = path[: -len(DELETED)]  # the last name it had, without the kernel's mark
         found.append({"fd": int(fd), "path": path, "stale": reason, "opened_as": opened_as})
     return found
 
@@ -411,7 +420,9 @@ def _file_text(f, base):
     if f["stale"] == "rotated":
         return "{} STALE(rotated from {})".format(short(f["path"]), short(f["opened_as"]))
     if f["stale"] == "deleted":
-        return "{} STALE(deleted)".format(short(f["opened_as"]))
+        if f["opened_as"] != f["path"]:
+            return "{} STALE(deleted; was {})".format(short(f["path"]), short(f["opened_as"]))
+        return "{} STALE(deleted)".format(short(f["path"]))
     return "{} STALE(name now another file)".format(short(f["path"]))
 
 
@@ -450,7 +461,7 @@ def render_reopen(result):
         return render(result["before"]) + "\nreopen: nothing stale, so no USR1 was sent"
     lines = ["before:", render(result["before"]), ""]
     lines.append(
-        "sent SIGUSR1 to master {}; waited {}s (limit {}s)".format(
+        "sent SIGUSR1 to master {}; waited {:.2f}s (limit {}s)".format(
             result["usr1_sent_to"], result["seconds"], result["timeout"]
         )
     )
