@@ -294,8 +294,8 @@ def inspect(master):
         try:
             files[pid] = log_files(pid, known)
         except CheckError:
-            if pid == master:
-                raise
+            if pid == master or os.path.exists("/proc/{}".format(pid)):
+                raise  # e.g. workers running as another user (gunicorn --user)
             files[pid] = None  # a worker that exited while we looked
         if files[pid]:
             known.update(f["path"] for f in files[pid] if not f["stale"])
