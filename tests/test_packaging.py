@@ -19,11 +19,9 @@ import zipfile
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+from tools import venvs  # tests/conftest.py puts the checkout on sys.path
 
-from tools import venvs  # noqa: E402
+REPO = venvs.REPO
 
 PTH = "uvicorn_usr1_patch.pth"
 PYTHONS = ["3.6", "3.8", "3.11", "3.13"]
@@ -130,6 +128,18 @@ def diffs(source):
 
 @pytest.fixture(scope="module")
 def tools_venv():
+    """Where `build` and `twine` are: the interpreter running the tests (tools/bootstrap.sh puts
+    them there), else a cached venv."""
+    here = venvs.Venv(sys.prefix)
+    here.python, here.bin = sys.executable, os.path.dirname(sys.executable)
+    try:
+        import build  # noqa: F401
+        import twine  # noqa: F401
+
+        if os.path.exists(os.path.join(here.bin, "twine")):
+            return here
+    except ImportError:
+        pass
     return venvs.ensure("3.11", ["build", "twine"], with_patch=False)
 
 

@@ -10,16 +10,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import textwrap
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+from tools import venvs  # tests/conftest.py puts the checkout on sys.path
 
-from tools import venvs  # noqa: E402
+REPO = venvs.REPO
 
 PTH = "uvicorn_usr1_patch.pth"
 OURS = {"uvicorn_usr1_patch", "uvicorn_usr1_patch.importhook"}
