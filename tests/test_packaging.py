@@ -253,15 +253,33 @@ def _installed_record(site_packages):
         return f.read().splitlines()
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("python_minor", PYTHONS)
+# Every install mode on every Python, and pyproject.toml's floor (setuptools 40.8, the first with
+# build_meta) on Python 3.6 without build isolation.
+FLOOR = "dir-setuptools-40.8"
+CASES = [(python_minor, mode) for python_minor in PYTHONS for mode in MODES] + [("3.6", FLOOR)]
+
+
+@pytest.mark.parametrize("python_minor, mode", CASES)
 def test_install_hook_uninstall(python_minor, mode, source, dists, diffs, fake_uvicorn, tmp_path):
     where = str(tmp_path)
     venv = _make_venv(python_minor, where)
     site_packages = venv.site_packages()
     pip = [venv.python, "-m", "pip"]
-    target = {"dir": source, "wheel": dists["wheel"], "sdist": dists["sdist"]}.get(mode)
-    install = pip + ["install", "-q"] + (["-e", source] if mode == "editable" else [target])
+    # A fresh tree per case: an in-tree build leaves build/lib behind, whose stale files would
+    # end up in the next wheel and could hide a .pth that build_py failed to add.
+    tree = os.path.join(where, "src")
+    shutil.copytree(source, tree, ignore=COPY_IGNORE)
+    install = pip + ["install", "-q"]
+    if mode == FLOOR:
+        _run(
+            [venvs.uv(), "pip", "install", "-q", "--python", venv.python, "setuptools==40.8.0", "wheel"],
+            where,
+        )
+        install += ["--no-build-isolation", tree]
+    elif mode == "editable":
+        install += ["-e", tree]
+    else:
+        install += [{"dir": tree, "wheel": dists["wheel"], "sdist": dists["sdist"]}[mode]]
     _run(install, cwd=where)
     legacy_develop = mode == "editable" and python_minor == "3.6"
 
@@ -291,7 +309,7 @@ def test_install_hook_uninstall(python_minor, mode, source, dists, diffs, fake_u
     assert seen["patched"] is True
     package_dir = os.path.dirname(seen["package_file"])
     if mode == "editable":
-        assert os.path.realpath(package_dir) == os.path.realpath(os.path.join(source, "uvicorn_usr1_patch"))
+        assert os.path.realpath(package_dir) == os.path.realpath(os.path.join(tree, "uvicorn_usr1_patch"))
     else:
         assert os.path.realpath(package_dir) == os.path.realpath(
             os.path.join(site_packages, "uvicorn_usr1_patch")
