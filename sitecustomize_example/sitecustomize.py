@@ -5,6 +5,7 @@ not) processed the .pth files. Put this file in a directory on the interpreter's
 merge its lines into your own sitecustomize.py). It costs what the .pth costs: our two small
 modules; wrapt and uvicorn are imported only when gunicorn imports uvicorn's worker module.
 """
+
 try:
     import uvicorn_usr1_patch
 except ImportError:  # the package is not installed here: run as if this file were absent

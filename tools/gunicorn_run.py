@@ -175,7 +175,7 @@ class Gunicorn(object):
         if len(self.worker_pids()) != self.workers:
             return False
         try:
-            return self.get("/boot")[0] == 200
+            return self.get("/boot")[0] in (200, 404)  # any answer from the app will do
         except OSError:
             return False
 
