@@ -100,6 +100,7 @@ def main(argv=None):
     parser.add_argument("--rounds-fastapi", type=int, default=20)
     parser.add_argument("--pythons", default="", help="comma-separated minors (default: every 3.x)")
     args = parser.parse_args(argv)
+    common.raise_priority()
     print(
         common.machine_header("start-up cost of the .pth (ours) vs none vs a .pth importing wrapt"),
         flush=True,

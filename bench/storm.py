@@ -120,6 +120,8 @@ def run_one(setup, mode, duration, interval, connections, workdir):
     result = json.load(open(out))
     ok = [r.encode() for r in result["ok"]]
     access = lines_by_id(g.access_log + "*")
+    # files that received at least one request line: ~all of them when workers follow the renames
+    written = sum(1 for path in glob.glob(g.access_log + "*") if ID.search(_read(path)))
     app = lines_by_id(g.app_log + "*")
     logs = _read(g.error_log) + _read(g.stderr_path)
     ms = lambda v: "never" if v is None else "{:.1f}".format(v * 1000)  # noqa: E731
@@ -136,7 +138,7 @@ def run_one(setup, mode, duration, interval, connections, workdir):
         "dup acc/app": "{}/{}".format(sum(1 for r in ok if access[r] > 1), sum(1 for r in ok if app[r] > 1)),
         "restarts": max(0, logs.count(b"Booting worker") - g.workers),
         "Logging error": logs.count(b"--- Logging error ---"),
-        "reentrant": logs.count(b"reentrant call"),
+        "RuntimeError reentrant": logs.count(b"RuntimeError: reentrant call"),
         "tracebacks": logs.count(b"Traceback (most recent call last)"),
         "first line p50/p99 ms": "{}/{}".format(
             ms(common.percentile(first, 50)), ms(common.percentile(first, 99))
@@ -145,6 +147,7 @@ def run_one(setup, mode, duration, interval, connections, workdir):
             ms(common.percentile(every, 50)), ms(common.percentile(every, 99))
         ),
         "missed": "{}/{}".format(sum(v is None for v in first), sum(v is None for v in every)),
+        "files written": "{}/{}".format(written, rotations + 1),
         "skipped renames": skipped,
     }
 
@@ -162,6 +165,7 @@ def main(argv=None):
     parser.add_argument("--modes", default="master,everyone")
     parser.add_argument("--keep", action="store_true", help="keep the work directories")
     args = parser.parse_args(argv)
+    common.raise_priority()
     setups = common.setups_by_name([n for n in args.setups.split(",") if n])
     modes = [m for m in args.modes.split(",") if m]
     print(
