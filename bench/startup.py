@@ -40,9 +40,19 @@ print(ours * 1e9, base * 1e9)
 
 
 def wall(python, code):
+    """(wall seconds, CPU seconds user+sys) of one `python -c code`.
+
+    CPU time is reported too because waiting for a core (other jobs on a shared machine)
+    inflates wall time but not CPU time.
+    """
     started = time.perf_counter()
-    subprocess.run([python, "-c", code], env=ENV, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    proc = subprocess.Popen([python, "-c", code], env=ENV, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0  # reaped here; keep Popen from waiting again
+    elapsed = time.perf_counter() - started
+    if status != 0:
+        raise RuntimeError("{} -c {!r} failed with status {}".format(python, code, status))
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
 def make_venvs(minor):
@@ -58,12 +68,16 @@ def make_venvs(minor):
 
 
 def timed_rounds(trio, code, rounds):
-    times = {name: [] for name, _ in trio}
+    """({name: [wall s]}, {name: [cpu s]}), the venvs run in a rotating order each round."""
+    walls = {name: [] for name, _ in trio}
+    cpus = {name: [] for name, _ in trio}
     for r in range(rounds):
         order = trio[r % len(trio) :] + trio[: r % len(trio)]
         for name, venv in order:
-            times[name].append(wall(venv.python, code))
-    return times
+            w, c = wall(venv.python, code)
+            walls[name].append(w)
+            cpus[name].append(c)
+    return walls, cpus
 
 
 def paired(times, name):
@@ -112,12 +126,27 @@ def main(argv=None):
             trio = make_venvs(minor)
         except Exception as exc:
             reason = getattr(exc, "output", "") or str(exc)
-            rows.append([minor, "cannot install: " + reason.strip().splitlines()[-1][:80]] + [""] * 8)
+            rows.append([minor, "cannot install: " + reason.strip().splitlines()[-1][:80]] + [""] * 10)
             continue
         ours, none = trio[0][1], trio[1][1]
-        versions = ours.versions("fastapi", "wrapt")
-        pass_t = timed_rounds(trio, "pass", args.rounds_pass)
-        fast_t = timed_rounds(trio, "import fastapi", args.rounds_fastapi)
+        # (Venv.versions needs importlib.metadata or pkg_resources: a 3.6 venv may have neither)
+        versions = dict(
+            zip(
+                ("fastapi", "wrapt"),
+                subprocess.check_output(
+                    [
+                        ours.python,
+                        "-c",
+                        "import fastapi, wrapt; print(fastapi.__version__, wrapt.__version__)",
+                    ],
+                    env=ENV,
+                )
+                .decode()
+                .split(),
+            )
+        )
+        pass_t, pass_c = timed_rounds(trio, "pass", args.rounds_pass)
+        fast_t, fast_c = timed_rounds(trio, "import fastapi", args.rounds_fastapi)
         ms = lambda ts: "{:.1f}".format(common.median(ts) * 1000)  # noqa: E731
         rows.append(
             [
@@ -125,10 +154,12 @@ def main(argv=None):
                 ms(pass_t["none"]),
                 ms(pass_t["ours"]),
                 "{:.3f}".format(paired(pass_t, "ours")),
+                "{:.3f}".format(paired(pass_c, "ours")),
                 "{:.3f}".format(paired(pass_t, "wrapt-pth")),
                 ms(fast_t["none"]),
                 ms(fast_t["ours"]),
                 "{:.3f}".format(paired(fast_t, "ours")),
+                "{:.3f}".format(paired(fast_c, "ours")),
                 "{:.3f}".format(paired(fast_t, "wrapt-pth")),
             ]
         )
@@ -153,10 +184,12 @@ def main(argv=None):
                 "pass none ms",
                 "pass ours ms",
                 "pass ours/none",
+                "pass ours/none CPU",
                 "pass wrapt-pth/none",
                 "fastapi none ms",
                 "fastapi ours ms",
                 "fastapi ours/none",
+                "fastapi ours/none CPU",
                 "fastapi wrapt-pth/none",
             ],
             rows,
