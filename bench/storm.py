@@ -8,8 +8,10 @@ connections busy at full speed. Every `--interval` (100 ms) the rotator renames 
 app's app.log to *.NNNN and sends SIGUSR1 by PID: to the master only (`master`, what
 `kill -USR1 $(cat gunicorn.pid)` does) or to the master and every worker (`everyone`, what the
 report's `killall -s USR1 gunicorn` does). It then polls the new files: reopen latency is
-"signal sent -> first access line in the new access.log" and "-> both workers' lines in the new
-app.log"; "missed" counts rotations where that did not happen before the next one.
+"signal sent -> the master has created the new access.log" (master), "-> first access line in
+the new access.log" (first line) and "-> both workers' lines in the new app.log" (all workers);
+"missed m/f/a" counts rotations where that did not happen before the next one (~98 ms), and a
+rename is skipped when the file was not recreated by the next rotation.
 
 Afterwards: every answered request id is looked up in all access.log* / app.log* files (lost =
 answered but no line, dup = more than one line), worker restarts = "Booting worker" lines beyond
@@ -58,15 +60,16 @@ def _rename(path, to):
 
 
 def rotate_and_watch(g, mode, rotations, interval):
-    """The rotator: returns (first-line latencies, all-workers latencies, renames skipped)."""
-    first, every, skipped = [], [], 0
+    """The rotator: returns ({latency name: [seconds or None per rotation]}, renames skipped)."""
+    master, first, every, skipped = [], [], [], [0, 0]
     start = time.monotonic() + WARMUP
     for i in range(rotations):
         tick = start + i * interval
         time.sleep(max(0.0, tick - time.monotonic()))
         ok_access = _rename(g.access_log, "{}.{:04d}".format(g.access_log, i))
         ok_app = _rename(g.app_log, "{}.{:04d}".format(g.app_log, i))
-        skipped += (not ok_access) + (not ok_app)
+        skipped[0] += not ok_access
+        skipped[1] += not ok_app
         targets = [g.master_pid] + (g.worker_pids() if mode == "everyone" else [])
         sent = time.monotonic()
         for pid in targets:
@@ -74,18 +77,22 @@ def rotate_and_watch(g, mode, rotations, interval):
                 os.kill(pid, signal.SIGUSR1)
             except ProcessLookupError:  # a worker that just died (uvicorn 0.13.3-0.18.3)
                 pass
-        t_first = t_every = None
+        t_master = t_first = t_every = None
         limit = tick + interval - 0.002
         while time.monotonic() < limit and (t_first is None or t_every is None):
             now = time.monotonic()
+            # the master's reopen_files() creates the new access.log before it signals the workers
+            if t_master is None and os.path.exists(g.access_log):
+                t_master = now - sent
             if t_first is None and os.path.exists(g.access_log) and os.path.getsize(g.access_log) > 0:
                 t_first = now - sent
             if t_every is None and len(set(PID.findall(_read(g.app_log)))) >= g.workers:
                 t_every = now - sent
             time.sleep(0.0005)
+        master.append(t_master)
         first.append(t_first)
         every.append(t_every)
-    return first, every, skipped
+    return {"master": master, "first line": first, "all workers": every}, skipped
 
 
 def lines_by_id(pattern):
@@ -113,7 +120,7 @@ def run_one(setup, mode, duration, interval, connections, workdir):
             [sys.executable, CLIENT, str(g.port), str(seconds), str(connections), out], cwd=workdir
         )
         try:
-            first, every, skipped = rotate_and_watch(g, mode, rotations, interval)
+            latencies, skipped = rotate_and_watch(g, mode, rotations, interval)
         finally:
             client.wait(seconds + 60)
     # gunicorn is stopped: every line is flushed
@@ -125,7 +132,7 @@ def run_one(setup, mode, duration, interval, connections, workdir):
     app = lines_by_id(g.app_log + "*")
     logs = _read(g.error_log) + _read(g.stderr_path)
     ms = lambda v: "never" if v is None else "{:.1f}".format(v * 1000)  # noqa: E731
-    return {
+    row = {
         "setup": setup.name,
         "mode": mode,
         "rot": rotations,
@@ -140,16 +147,19 @@ def run_one(setup, mode, duration, interval, connections, workdir):
         "Logging error": logs.count(b"--- Logging error ---"),
         "RuntimeError reentrant": logs.count(b"RuntimeError: reentrant call"),
         "tracebacks": logs.count(b"Traceback (most recent call last)"),
-        "first line p50/p99 ms": "{}/{}".format(
-            ms(common.percentile(first, 50)), ms(common.percentile(first, 99))
-        ),
-        "all workers p50/p99 ms": "{}/{}".format(
-            ms(common.percentile(every, 50)), ms(common.percentile(every, 99))
-        ),
-        "missed": "{}/{}".format(sum(v is None for v in first), sum(v is None for v in every)),
-        "files written": "{}/{}".format(written, rotations + 1),
-        "skipped renames": skipped,
     }
+    for name, values in latencies.items():
+        row[name + " p50/p99 ms"] = "{}/{}".format(
+            ms(common.percentile(values, 50)), ms(common.percentile(values, 99))
+        )
+    row["missed m/f/a"] = "/".join(str(sum(v is None for v in values)) for values in latencies.values())
+    row.update(
+        {
+            "files written": "{}/{}".format(written, rotations + 1),
+            "renames skipped acc/app": "{}/{}".format(*skipped),
+        }
+    )
+    return row
 
 
 def main(argv=None):
