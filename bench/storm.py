@@ -10,6 +10,7 @@ app's app.log to *.NNNN and sends SIGUSR1 by PID: to the master only (`master`, 
 report's `killall -s USR1 gunicorn` does). It then polls the new files: reopen latency is
 "signal sent -> the master has created the new access.log" (master), "-> first access line in
 the new access.log" (first line) and "-> both workers' lines in the new app.log" (all workers);
+"master->first line" is the workers' share (rotations where both happened);
 "missed m/f/a" counts rotations where that did not happen before the next one (~98 ms), and a
 rename is skipped when the file was not recreated by the next rotation.
 
@@ -145,13 +146,21 @@ def run_one(setup, mode, duration, interval, connections, workdir):
         "dup acc/app": "{}/{}".format(sum(1 for r in ok if access[r] > 1), sum(1 for r in ok if app[r] > 1)),
         "restarts": max(0, logs.count(b"Booting worker") - g.workers),
         "Logging error": logs.count(b"--- Logging error ---"),
-        "RuntimeError reentrant": logs.count(b"RuntimeError: reentrant call"),
+        # each `Logging error` block holds three "RuntimeError: reentrant call" lines (chained)
+        "reentrant lines": logs.count(b"RuntimeError: reentrant call"),
         "tracebacks": logs.count(b"Traceback (most recent call last)"),
     }
     for name, values in latencies.items():
         row[name + " p50/p99 ms"] = "{}/{}".format(
             ms(common.percentile(values, 50)), ms(common.percentile(values, 99))
         )
+    # the workers' share: master created the new access.log -> first line in it
+    workers_part = [
+        f - m for m, f in zip(latencies["master"], latencies["first line"]) if m is not None and f is not None
+    ]
+    row["master->first line p50/p99 ms"] = "{}/{}".format(
+        ms(common.percentile(workers_part, 50)), ms(common.percentile(workers_part, 99))
+    )
     row["missed m/f/a"] = "/".join(str(sum(v is None for v in values)) for values in latencies.values())
     row.update(
         {
