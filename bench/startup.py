@@ -28,7 +28,7 @@ ENV = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k !
 
 FIND_SPEC = r"""
 import timeit
-from uvicorn_usr1_patch.importhook import UvicornWorkerFinder
+from _uvicorn_usr1_patch import UvicornWorkerFinder
 finder = UvicornWorkerFinder()
 def empty(fullname, path=None, target=None):
     return None

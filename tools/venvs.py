@@ -20,7 +20,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENVS = os.environ.get("UVICORN_USR1_PATCH_VENVS", os.path.expanduser("~/.cache/uvicorn-usr1-patch/venvs"))
 # In every venv: gunicorn < 21 imports pkg_resources, which setuptools 81 removed.
 BASE = ["pip", "setuptools<70"]
-SOURCES = ["setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in", "uvicorn_usr1_patch.pth"]
+SOURCES = ["setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in"]
+SOURCES += ["uvicorn_usr1_patch.pth", "_uvicorn_usr1_patch.py"]
 
 
 def pyenv_root():

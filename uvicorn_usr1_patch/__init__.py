@@ -1,8 +1,8 @@
 """Make gunicorn's UvicornWorker reopen its log files on SIGUSR1, from the event loop.
 
-This module is imported at every interpreter start (through ``uvicorn_usr1_patch.pth``),
-so it imports nothing that is not already loaded at start-up: the real work lives in
-``worker_patch`` and ``deferred_reopen``, imported only when uvicorn's worker module is.
+The start-up hook itself is the top-level module ``_uvicorn_usr1_patch`` (imported by
+``uvicorn_usr1_patch.pth``); this package is imported only when uvicorn's worker module is,
+or when install() or the command line is used.
 """
 
 import os
@@ -49,16 +49,16 @@ def install():
     """
     if not enabled():
         return False
-    from uvicorn_usr1_patch import importhook
+    import _uvicorn_usr1_patch
 
-    return importhook.install_hook()
+    return _uvicorn_usr1_patch.install_hook()
 
 
 def uninstall():
     """Remove the import hook and restore every patched UvicornWorker (for tests)."""
-    from uvicorn_usr1_patch import importhook
+    import _uvicorn_usr1_patch
 
-    importhook.remove_hook()
+    _uvicorn_usr1_patch.remove_hook()
     if "uvicorn_usr1_patch.worker_patch" in sys.modules:
         from uvicorn_usr1_patch import worker_patch
 

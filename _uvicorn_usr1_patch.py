@@ -1,8 +1,11 @@
-"""A sys.meta_path finder that patches UvicornWorker right after its module is executed.
+"""uvicorn-usr1-patch's start-up hook: a sys.meta_path finder that patches UvicornWorker
+right after its module is executed.
 
-Imported by the .pth at every interpreter start, so it imports only ``sys``. The finder's
-fast path for every other module name is one frozenset lookup; wrapt and uvicorn are
-imported only when one of TARGETS is being imported (in gunicorn's master, before it forks).
+uvicorn_usr1_patch.pth imports this module at every interpreter start. It is one top-level
+module (not part of the package, whose import would cost a second module) and imports only
+``sys``. The finder's fast path for every other module name is one frozenset lookup; wrapt,
+uvicorn and the rest of the package are imported only when one of TARGETS is being imported
+(in gunicorn's master, before it forks).
 """
 
 import sys
@@ -22,8 +25,9 @@ class UvicornWorkerFinder(object):
     def __init__(self):
         self._finding = set()
 
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname not in TARGETS or fullname in self._finding:
+    def find_spec(self, fullname, path=None, target=None, _targets=TARGETS):
+        # Called for every import in the process: a local lookup and out, for all but TARGETS.
+        if fullname not in _targets or fullname in self._finding:
             return None
         self._finding.add(fullname)
         try:
