@@ -99,7 +99,16 @@ CELLS = [
         _OLD_PY36,
     ),
     _cell("py3.7-g20.0.4-u0.4.6-h11", "3.7", "20.0.4", "uvicorn==0.4.6", H11, "ignored", "0.4.6", _OLD_PY36),
-    _cell("py3.7-g20.0.4-u0.7.3", "3.7", "20.0.4", "uvicorn==0.7.3", UVICORN, "ignored", "0.5.0-0.9.0"),
+    _cell(
+        "py3.7-g20.0.4-u0.7.3",
+        "3.7",
+        "20.0.4",
+        "uvicorn==0.7.3",
+        UVICORN,
+        "ignored",
+        "0.5.0-0.9.0 (not 0.6.1)",
+        key=True,
+    ),
     _cell("py3.7-g20.0.4-u0.6.1-h11", "3.7", "20.0.4", "uvicorn==0.6.1", H11, "ignored", "0.6.1"),
     _cell(
         "py3.8-g20.0.4-u0.9.1",
@@ -150,6 +159,7 @@ CELLS = [
         "ignored",
         "0.11.4",
         ["uvloop==0.15.3"],
+        key=True,
     ),
     _cell(
         "py3.9-g20.1.0-u0.12.1",
@@ -180,8 +190,11 @@ CELLS = [
         "kills",
         "0.13.3-0.13.4",
         ["uvloop==0.15.3", "httptools==0.1.2"],
+        key=True,
     ),
-    _cell("py3.10-g21.2.0-u0.14.0", "3.10", "21.2.0", "uvicorn==0.14.0", UVICORN, "kills", "0.14.0"),
+    _cell(
+        "py3.10-g21.2.0-u0.14.0", "3.10", "21.2.0", "uvicorn==0.14.0", UVICORN, "kills", "0.14.0", key=True
+    ),
     _cell(
         "py3.10-g21.2.0-u0.16.0",
         "3.10",
@@ -201,8 +214,26 @@ CELLS = [
         "0.17.0-0.18.3",
         key=True,
     ),
-    _cell("py3.11-g21.2.0-u0.19.0", "3.11", "21.2.0", "uvicorn[standard]==0.19.0", UVICORN, "sync", "0.19.0"),
-    _cell("py3.11-g22.0.0-u0.29.0-h11", "3.11", "22.0.0", "uvicorn==0.29.0", H11, "sync", "0.20.0-0.29.0"),
+    _cell(
+        "py3.11-g21.2.0-u0.19.0",
+        "3.11",
+        "21.2.0",
+        "uvicorn[standard]==0.19.0",
+        UVICORN,
+        "sync",
+        "0.19.0",
+        key=True,
+    ),
+    _cell(
+        "py3.11-g22.0.0-u0.29.0-h11",
+        "3.11",
+        "22.0.0",
+        "uvicorn==0.29.0",
+        H11,
+        "sync",
+        "0.20.0-0.29.0",
+        key=True,
+    ),
     _cell(
         "py3.12-g23.0.0-u0.29.0",
         "3.12",
@@ -221,6 +252,7 @@ CELLS = [
         UVICORN,
         "sync",
         "0.30.0+ (deprecated module)",
+        key=True,
     ),
     _cell(
         "py3.13-g27.0.1-uvicorn-worker0.4.0",
@@ -297,15 +329,15 @@ def installed_versions(venv):
 
 def loop_and_http(cell, versions):
     """What the worker class runs on, from uvicorn's CONFIG_KWARGS of that release."""
-    if cell["worker"] == H11:
-        return "asyncio / h11"
     uvicorn = tuple(int(p) for p in versions.get("uvicorn", "0").split(".")[:2])
-    if uvicorn < (0, 14):  # CONFIG_KWARGS = {"loop": "uvloop", "http": "httptools"}
-        return "uvloop / httptools"
-    # "auto": uvloop and httptools when installed
-    return "{} / {}".format(
-        "uvloop" if "uvloop" in versions else "asyncio", "httptools" if "httptools" in versions else "h11"
-    )
+    if cell["worker"] == H11:
+        loop, http = "asyncio", "h11"
+    elif uvicorn < (0, 14):  # CONFIG_KWARGS = {"loop": "uvloop", "http": "httptools"}
+        loop, http = "uvloop", "httptools"
+    else:  # "auto": uvloop and httptools when installed
+        loop = "uvloop" if "uvloop" in versions else "asyncio"
+        http = "httptools" if "httptools" in versions else "h11"
+    return " / ".join(name + (" " + versions[name] if name in versions else "") for name in (loop, http))
 
 
 # -- reading the logs -------------------------------------------------------------------------
@@ -832,6 +864,7 @@ def main(argv=None):
         metavar="DIR",
         help="only rewrite --write from a pytest run's MATRIX_RESULTS directory",
     )
+    parser.add_argument("--wall", help="with --from-results: the run's wall time in seconds")
     parser.add_argument("--list", action="store_true", help="list the cells")
     args = parser.parse_args(argv)
     if args.list:
