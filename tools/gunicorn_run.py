@@ -108,6 +108,7 @@ class Gunicorn(object):
         app="asgi_app:app",
         extra_args=(),
         boot_timeout=60,
+        python_m=False,
     ):
         self.venv = venv
         self.workdir = workdir
@@ -117,6 +118,7 @@ class Gunicorn(object):
         self.app = app
         self.extra_args = list(extra_args)
         self.boot_timeout = boot_timeout
+        self.python_m = python_m  # `python -m gunicorn` (gunicorn >= 20.1) instead of bin/gunicorn
         self.port = None
         self.proc = None
         self.access_log = os.path.join(workdir, "access.log")
@@ -133,25 +135,15 @@ class Gunicorn(object):
         env.pop("PYTHONPATH", None)
         env.update({"APP_LOG": self.app_log, "PYTHONUNBUFFERED": "1"})
         env.update(self.env)
-        cmd = [
-            os.path.join(self.venv.bin, "gunicorn"),
-            "-w",
-            str(self.workers),
-            "-b",
-            "127.0.0.1:{}".format(self.port),
-            "-k",
-            self.worker_class,
-            "--chdir",
-            APPS,
-            "--pid",
-            self.pidfile,
-            "--access-logfile",
-            self.access_log,
-            "--error-logfile",
-            self.error_log,
-            "--graceful-timeout",
-            "5",
-        ]
+        if self.python_m:
+            cmd = [self.venv.python, "-m", "gunicorn"]
+        else:
+            cmd = [os.path.join(self.venv.bin, "gunicorn")]
+        cmd += ["-w", str(self.workers), "-b", "127.0.0.1:{}".format(self.port)]
+        if self.worker_class:  # None: the worker class comes from a config file in extra_args
+            cmd += ["-k", self.worker_class]
+        cmd += ["--chdir", APPS, "--pid", self.pidfile, "--graceful-timeout", "5"]
+        cmd += ["--access-logfile", self.access_log, "--error-logfile", self.error_log]
         cmd += self.extra_args + [self.app]
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
@@ -183,7 +175,7 @@ class Gunicorn(object):
         if len(self.worker_pids()) != self.workers:
             return False
         try:
-            return self.get("/boot")[0] == 200
+            return self.get("/boot")[0] in (200, 404)  # any answer from the app will do
         except OSError:
             return False
 

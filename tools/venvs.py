@@ -18,6 +18,8 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Outside the checkout, so CI's fresh clone and other worktrees reuse what is already built.
 VENVS = os.environ.get("UVICORN_USR1_PATCH_VENVS", os.path.expanduser("~/.cache/uvicorn-usr1-patch/venvs"))
+# In every venv: gunicorn < 21 imports pkg_resources, which setuptools 81 removed.
+BASE = ["pip", "setuptools<70"]
 SOURCES = ["setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in", "uvicorn_usr1_patch.pth"]
 
 
@@ -147,7 +149,7 @@ def ensure(python_minor, requirements, with_patch=True):
     interpreter = python(python_minor)
     if interpreter is None:
         raise LookupError("no Python {} under {}/versions".format(python_minor, pyenv_root()))
-    key = hashlib.sha256(json.dumps([interpreter, sorted(requirements)]).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps([interpreter, BASE, sorted(requirements)]).encode()).hexdigest()[:12]
     label = "py{}-{}".format(
         python_minor, "-".join(r.replace("==", "").replace("[standard]", "") for r in requirements)
     )[:80]
@@ -163,7 +165,7 @@ def _populate(venv, interpreter, requirements, with_patch):
     if not os.path.exists(os.path.join(path, ".complete")):
         shutil.rmtree(path, ignore_errors=True)
         subprocess.check_output([uv(), "venv", "-q", "-p", interpreter, path], stderr=subprocess.STDOUT)
-        _uv_install(venv, list(requirements) + ["pip"])
+        _uv_install(venv, list(requirements) + BASE)
         open(os.path.join(path, ".complete"), "w").close()
     if with_patch:
         built = wheel()

@@ -4,6 +4,7 @@ doctor (the default): is this environment's UvicornWorker going to reopen logs s
 diff:   print the versioned patch for the uvicorn installed here.
 check:  inspect a running gunicorn for processes writing to rotated log files.
 """
+
 import sys
 
 COMMANDS = {

@@ -1,4 +1,5 @@
 """Placeholder: implemented by its own issue."""
+
 import sys
 
 

@@ -1,0 +1,8 @@
+import os
+import sys
+
+# tests import the shared harness as `tools.*` and the stack table as `stacks`
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for path in (REPO, os.path.dirname(os.path.abspath(__file__))):
+    if path not in sys.path:
+        sys.path.insert(0, path)

@@ -1,0 +1,105 @@
+"""In-process checks on real gunicorn + uvicorn classes, in venvs holding PyPI releases.
+
+tests/probes/signal_probe.py installs a real gunicorn master's handlers (Arbiter.init_signals),
+builds the worker class as the master does and calls its init_signals. Each stack runs twice:
+with UVICORN_USR1_PATCH=0 (the control must show that release's own USR1 behaviour) and
+with the package's .pth active (the contract of the patch).
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+from stacks import STACKS, venv
+
+from tools import venvs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+APPS = os.path.join(HERE, "apps")
+PROBE = os.path.join(HERE, "probes", "signal_probe.py")
+
+
+def probe(name, *args, env=None, worker=None, python=None):
+    python = python or venv(name).python
+    worker = worker or STACKS[name][2]
+    full_env = dict(os.environ)
+    full_env.pop("PYTHONPATH", None)
+    full_env.update(env or {})
+    out = subprocess.run(
+        [python, PROBE, worker] + list(args),
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout), out.stderr
+
+
+@pytest.mark.parametrize("name", sorted(STACKS))
+def test_control_shows_the_release_behaviour(name):
+    report, _ = probe(name, env={"UVICORN_USR1_PATCH": "0"})
+    assert report["usr1"] == STACKS[name][3]
+    if STACKS[name][3] == "master":  # uvicorn <= 0.13.2 keeps every master handler (#894)
+        assert "SIGCHLD" in report["master_handlers_left"]
+
+
+@pytest.mark.parametrize("name", sorted(STACKS))
+def test_patched_worker_defers_and_coalesces_usr1(name):
+    report, stderr = probe(name)
+    assert report["usr1"] == "deferred", report
+    assert report["master_handlers_left"] == []
+    assert report["sigchld"] == "default"
+    assert report["calls_without_loop"] == 1  # nothing running yet: reopened at once
+    assert report["calls_during_burst"] == 0  # never inside the signal handler
+    assert report["calls_after_burst"] == 1  # five signals, one reopen
+    assert report["calls_after_next"] == 2  # a later signal reopens again
+    assert "UvicornUSR1PatchWarning" not in stderr
+
+
+def test_uvloop_is_the_loop_of_the_reported_release():
+    report, _ = probe("uvicorn-0.13.1")
+    assert report["loop"] == "uvloop"
+
+
+def test_h11_worker_subclass_is_patched_too():
+    report, _ = probe("uvicorn-0.18.3", worker="uvicorn.workers.UvicornH11Worker")
+    assert report["usr1"] == "deferred"
+
+
+def test_user_subclass_is_patched():
+    report, _ = probe("uvicorn-0.13.1", worker="custom_worker.AppWorker", env={"PYTHONPATH": APPS})
+    assert report["usr1"] == "deferred"
+    assert report["loop"] == "asyncio"
+
+
+def test_undo_restores_everything():
+    report, _ = probe("uvicorn-0.54.0", "--uninstall-after")
+    assert report["patched_after_uninstall"] is False
+    assert "UvicornWorkerFinder" not in report["meta_path_after_uninstall"]
+
+
+def test_install_without_the_pth():
+    """uvicorn_usr1_patch.install(), as gunicorn.conf.py or sitecustomize.py call it."""
+    python, requirements, _, _ = STACKS["uvicorn-0.18.3"]
+    bare = venvs.ensure(python, requirements + ["wrapt"], with_patch=False)
+    report, _ = probe("uvicorn-0.18.3", python=bare.python, env={"PYTHONPATH": REPO})
+    assert report["usr1"] == "default"  # no .pth in this venv: nothing happens by itself
+    report, _ = probe("uvicorn-0.18.3", "--install", python=bare.python, env={"PYTHONPATH": REPO})
+    assert report["usr1"] == "deferred"
+    # the variable turns install() off too
+    off = {"PYTHONPATH": REPO, "UVICORN_USR1_PATCH": "off"}
+    report, _ = probe("uvicorn-0.18.3", "--install", python=bare.python, env=off)
+    assert report["usr1"] == "default"
+
+
+def test_sitecustomize_example_turns_the_patch_on():
+    """The example sitecustomize.py, in a venv without the package's .pth."""
+    python, requirements, _, _ = STACKS["uvicorn-0.18.3"]
+    bare = venvs.ensure(python, requirements + ["wrapt"], with_patch=False)
+    path = os.pathsep.join([os.path.join(REPO, "sitecustomize_example"), REPO])
+    report, stderr = probe("uvicorn-0.18.3", python=bare.python, env={"PYTHONPATH": path})
+    assert report["usr1"] == "deferred", stderr

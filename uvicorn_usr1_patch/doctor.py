@@ -1,0 +1,194 @@
+"""python -m uvicorn_usr1_patch [doctor] [--json]: will USR1 reopen logs safely here?
+
+Looks at this environment as gunicorn's master would see it: which worker classes are
+installed, what their own init_signals does with SIGUSR1 (tried for real on a stand-in
+worker, with every signal handler saved and restored), whether the start-up hook is active
+in this interpreter, and so whether workers started from here get the loop-safe reopen.
+Exit 0 when they do, 1 otherwise.
+"""
+
+import glob
+import json
+import os
+import platform
+import signal
+import site
+import sys
+
+import uvicorn_usr1_patch
+
+WORKER_CLASSES = [("uvicorn.workers", "UvicornWorker"), ("uvicorn_worker", "UvicornWorker")]
+
+BEHAVIOURS = {
+    "ignored": "USR1 ignored: the worker keeps writing into the rotated file (uvicorn 0.4-0.13.2)",
+    "kills": "USR1 kills the worker: gunicorn respawns it, in-flight requests are dropped (0.13.3-0.18.3)",
+    "sync": "synchronous reopen inside the signal handler: `Logging error` under load (0.19+)",
+    "loop-safe": "loop-safe: the reopen runs on the event loop",
+    "unknown": "unknown",
+}
+
+
+def _version(dist):
+    try:
+        from importlib.metadata import version
+    except ImportError:  # Python < 3.8
+        try:
+            from pkg_resources import get_distribution
+
+            return get_distribution(dist).version
+        except Exception:
+            return None
+    try:
+        return version(dist)
+    except Exception:
+        return None
+
+
+def _master_stand_in(signum, frame):
+    """Plays the handler a worker inherits from gunicorn's master."""
+
+
+def _classify(handler, worker):
+    if handler is _master_stand_in:
+        return "ignored"
+    if handler == signal.SIG_DFL:
+        return "kills"
+    if type(handler).__name__ == "DeferredReopen":
+        return "loop-safe"
+    if getattr(handler, "__self__", None) is worker:
+        return "sync"
+    return "unknown"
+
+
+def try_init_signals(cls, init_signals):
+    """Run `init_signals` on a bare instance of `cls`; what does SIGUSR1 do afterwards?"""
+    saved = {}
+    for signum in range(1, signal.NSIG):
+        try:
+            saved[signum] = signal.getsignal(signum)
+        except (ValueError, OSError):
+            pass
+    try:
+        signal.signal(signal.SIGUSR1, _master_stand_in)
+        worker = cls.__new__(cls)  # no __init__: init_signals needs only the class attributes
+        init_signals(worker)
+        return _classify(signal.getsignal(signal.SIGUSR1), worker)
+    except Exception as exc:
+        return "unknown ({}: {})".format(type(exc).__name__, exc)
+    finally:
+        for signum, handler in saved.items():
+            if handler is not None:
+                try:
+                    signal.signal(signum, handler)
+                except (ValueError, OSError, TypeError):
+                    pass
+
+
+def find_pth():
+    """The installed .pth: in a site dir, or on sys.path (python -S skips site dirs)."""
+    dirs = list(getattr(site, "getsitepackages", lambda: [])())
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    for directory in dirs + [p for p in sys.path if p]:
+        for path in glob.glob(os.path.join(directory, "uvicorn_usr1_patch.pth")):
+            return path
+    return None
+
+
+def inspect_environment():
+    hook_active = any(getattr(f, "uvicorn_usr1_patch", False) for f in sys.meta_path)
+    report = {
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "versions": {d: _version(d) for d in ("uvicorn", "gunicorn", "wrapt", "uvicorn-worker")},
+        "uvicorn_usr1_patch": uvicorn_usr1_patch.__version__,
+        "enabled": uvicorn_usr1_patch.enabled(),
+        "pth": find_pth(),
+        "hook_active": hook_active,
+        "workers": [],
+    }
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for module_name, class_name in WORKER_CLASSES:
+            try:
+                module = __import__(module_name, fromlist=[class_name])
+            except ImportError:
+                continue
+            except Exception as exc:
+                report["workers"].append({"class": module_name, "error": repr(exc)})
+                continue
+            cls = getattr(module, class_name, None)
+            if not isinstance(cls, type):
+                continue
+            from uvicorn_usr1_patch import worker_patch
+
+            own = vars(cls).get("init_signals")
+            pristine = getattr(own, "__wrapped__", own) if worker_patch.is_patched(cls) else own
+            entry = {
+                "class": "{}.{}".format(module_name, class_name),
+                "unpatched": try_init_signals(cls, pristine) if pristine else "unknown",
+                "patched_now": worker_patch.is_patched(cls),
+            }
+            entry["in_gunicorn_workers"] = try_init_signals(cls, cls.init_signals)
+            report["workers"].append(entry)
+    ours = uvicorn_usr1_patch.UvicornUSR1PatchWarning
+    report["warnings"] = [str(w.message) for w in caught if issubclass(w.category, ours)]
+    report["ok"], report["next"] = verdict(report)
+    return report
+
+
+def verdict(report):
+    workers = [w for w in report["workers"] if "class" in w and "unpatched" in w]
+    if not workers:
+        return False, "install uvicorn (or uvicorn-worker) in this environment: no UvicornWorker found"
+    if all(w["in_gunicorn_workers"] == "loop-safe" for w in workers):
+        return True, "nothing; restart gunicorn once if it was started before the install"
+    if not report["enabled"]:
+        return False, "unset {} (it turns the patch off)".format(uvicorn_usr1_patch.ENV_VAR)
+    if report["warnings"]:
+        return False, "fix what the warning names: " + report["warnings"][0]
+    if not report["pth"]:
+        return False, "pip install uvicorn-usr1-patch into this environment ({})".format(sys.prefix)
+    if not report["hook_active"]:
+        return False, (
+            "the .pth did not run in this interpreter (python -S, or an embedded/frozen Python?): "
+            "call uvicorn_usr1_patch.install() from sitecustomize.py or gunicorn.conf.py"
+        )
+    return False, "report this: the hook is active but the worker was not patched"
+
+
+def render(report):
+    lines = [
+        "Python              {} ({})".format(report["python"], report["executable"]),
+    ]
+    for dist, version in sorted(report["versions"].items()):
+        lines.append("{:<20}{}".format(dist, version or "not installed"))
+    lines.append("{:<20}{}".format("uvicorn-usr1-patch", report["uvicorn_usr1_patch"]))
+    hook = "active" if report["hook_active"] else "NOT active"
+    hook += " (.pth: {})".format(report["pth"] or "not found")
+    if not report["enabled"]:
+        hook += "; turned off by {}".format(uvicorn_usr1_patch.ENV_VAR)
+    lines.append("{:<20}{}".format("start-up hook", hook))
+    for worker in report["workers"]:
+        if "error" in worker:
+            lines.append("{:<20}import failed: {}".format(worker["class"], worker["error"]))
+            continue
+        lines.append("worker class        {}".format(worker["class"]))
+        lines.append("  unpatched         " + BEHAVIOURS.get(worker["unpatched"], worker["unpatched"]))
+        lines.append("  in gunicorn here  " + BEHAVIOURS.get(worker["in_gunicorn_workers"], "?"))
+    for message in report["warnings"]:
+        lines.append("warning             " + message)
+    lines.append("verdict             " + ("OK: USR1 reopens logs safely" if report["ok"] else "NOT OK"))
+    lines.append("next                " + report["next"])
+    return "\n".join(lines)
+
+
+def main(argv):
+    if argv not in ([], ["--json"]):
+        print("usage: python -m uvicorn_usr1_patch [doctor] [--json]", file=sys.stderr)
+        return 2
+    report = inspect_environment()
+    print(json.dumps(report, indent=2, sort_keys=True) if argv else render(report))
+    return 0 if report["ok"] else 1
