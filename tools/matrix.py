@@ -46,8 +46,6 @@ _OLD_PY39 = ["uvloop==0.15.3", "httptools==0.1.2", "h11==0.11.0", "click==7.1.2"
 
 def _cell(name, python, gunicorn, uvicorn, worker, family, workers_py, extra=(), key=False, app=None):
     requirements = ["gunicorn==" + gunicorn] + [uvicorn] + list(extra)
-    if gunicorn.startswith(("19.", "20.")):
-        requirements.append("setuptools<70")  # gunicorn <= 20 imports pkg_resources; uv venvs have none
     return {
         "name": name,
         "python": python,
