@@ -808,6 +808,16 @@ def write_markdown(cells_out, path, wall_seconds, command):
             command, len(cells_out), wall_seconds
         ),
         "",
+        "**{} of {} installed cells pass** (every patched run passes and every control of an affected".format(
+            sum(1 for o in cells_out if "skipped" not in o and o["verdict"]["ok"]),
+            sum(1 for o in cells_out if "skipped" not in o),
+        ),
+        "release shows its bug); {} could not install (listed at the end). One command reruns all".format(
+            len([o for o in cells_out if "skipped" in o])
+        ),
+        "and rewrites this file: `python -m tools.matrix --write COMPATIBILITY.md` (add `--full` for every",
+        "scenario on every cell). Per-cell and per-scenario times are printed as it runs.",
+        "",
         "Every cell is a venv with real releases from PyPI and this package's wheel; gunicorn runs 2 workers",
         "on 127.0.0.1; `logrotate` is the real binary. Each scenario runs **patched** and as a **control**",
         "with `UVICORN_USR1_PATCH=0` (the release's own behaviour) on the same venv.",
@@ -894,13 +904,15 @@ def main(argv=None):
             if os.path.exists(path):
                 with open(path) as f:
                     outs.append(json.load(f))
-        wall = sum(o.get("seconds", o.get("install_seconds", 0)) for o in outs)
-        write_markdown(
-            outs,
-            args.write,
-            wall,
-            "pytest -m e2e tests/test_matrix.py (MATRIX_RESULTS) + python -m tools.matrix --from-results",
+        # the pytest run's wall time when given, else the sum of the cells' own times
+        wall = (
+            float(args.wall)
+            if args.wall
+            else sum(o.get("seconds", o.get("install_seconds", 0)) for o in outs)
         )
+        command = "MATRIX_RESULTS=DIR pytest -m e2e tests/test_matrix.py` then `python -m tools.matrix "
+        command += "--from-results DIR --write " + args.write
+        write_markdown(outs, args.write, wall, command)
         return 0
     cells = by_name(args.cells) if args.cells else CELLS
     command = (
