@@ -11,7 +11,8 @@ Modes:
   second, so two rotations in the same second would collide: the report mode is run once per
   test directory (`rotate()` waits for the next second if it is asked to run it again).
 - "killall": the same, but the postrotate signals the master and then each of its workers
-  (`pgrep -P MASTER`, i.e. by parent PID), which is what `killall -s USR1 gunicorn` does. A
+  (listed by the kernel in /proc/MASTER/task/MASTER/children: no procps needed), which is what
+  `killall -s USR1 gunicorn` does. A
   worker that died after being listed (0.13.3-0.18.3 die on the master's USR1) is skipped.
 - "numbered": for many rotations a second: numbered names (access.log.1, .2, ...) instead of
   dateext, and no compression. logrotate compresses (and unlinks) a rotated file right after
@@ -51,7 +52,8 @@ _MODES = {
     dateext
     dateformat -%Y-%m-%d-%s
     postrotate
-        kill -USR1 $(cat {pidfile}) && for w in $(pgrep -P $(cat {pidfile})); do kill -USR1 $w || true; done
+        P=$(cat {pidfile}) && kill -USR1 $P &&
+        for w in $(cat /proc/$P/task/$P/children); do kill -USR1 $w || true; done
     endscript
 """,
     "numbered": """    nocompress
