@@ -49,8 +49,16 @@ class BuildPyWithPth(build_py):
 class DevelopWithPth(develop):
     def run(self):
         develop.run(self)
+        # setuptools < 80 only (pip's `-e` on Python 3.6): its develop links the source tree and
+        # installs nothing else. From 80 on, develop runs `pip install -e .`, whose editable wheel
+        # already carries the .pth, and has neither `uninstall` nor a default install_dir.
+        if not hasattr(self, "uninstall") or not self.install_dir:
+            return
+        installed = os.path.join(self.install_dir, PTH)
         if not self.uninstall:
-            self.copy_file(os.path.join(HERE, PTH), os.path.join(self.install_dir, PTH))
+            self.copy_file(os.path.join(HERE, PTH), installed)
+        elif os.path.exists(installed):  # `setup.py develop -u`; `pip uninstall` leaves it (silent)
+            os.remove(installed)
 
 
 def _record_line(name, data):

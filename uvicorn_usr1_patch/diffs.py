@@ -1,8 +1,96 @@
-"""Placeholder: implemented by its own issue."""
+"""python -m uvicorn_usr1_patch diff: print the versioned patch for the uvicorn installed here.
 
+The diffs ship inside the wheel (uvicorn_usr1_patch/patches/); in a source checkout they are
+read from the repository's patches/ directory. Exit 1, with one line on stderr, when the
+installed release needs no diff or is not one the project has a diff for.
+"""
+
+import hashlib
+import os
+import re
 import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PLACES = (os.path.join(HERE, "patches"), os.path.join(os.path.dirname(HERE), "patches"))
+FIRST_HANDLING_USR1 = (0, 19, 0)  # uvicorn 0.19.0 installs handle_usr1 itself (encode/uvicorn#1565)
+FIRST_AFFECTED = (0, 4, 0)
+
+
+def installed_uvicorn():
+    """(version, path of uvicorn/workers.py or None); version None when uvicorn is absent."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # Python 3.6/3.7
+        from pkg_resources import DistributionNotFound as PackageNotFoundError
+        from pkg_resources import get_distribution
+
+        def version(name):
+            return get_distribution(name).version
+
+    try:
+        found = version("uvicorn")
+    except PackageNotFoundError:
+        return None, None
+    workers = None
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("uvicorn")
+        if spec is not None and spec.origin:
+            workers = os.path.join(os.path.dirname(spec.origin), "workers.py")
+    except (ImportError, ValueError):
+        pass
+    return found, workers
+
+
+def find_diff(version):
+    name = "uvicorn-{}.diff".format(version)
+    for place in PLACES:
+        path = os.path.join(place, name)
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def _key(version):
+    return tuple(int(p) for p in re.findall(r"\d+", version))
+
+
+def expected_sha256(diff_text):
+    found = re.search(r"^Expects: .* sha256 ([0-9a-f]{64})$", diff_text, re.M)
+    return found.group(1) if found else None
 
 
 def main(argv):
-    print("uvicorn_usr1_patch diffs: not implemented yet", file=sys.stderr)
-    return 2
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    version, workers = installed_uvicorn()
+    if version is None:
+        print("uvicorn is not installed in this environment ({})".format(sys.executable), file=sys.stderr)
+        return 1
+    path = find_diff(version)
+    if path is None:
+        if _key(version) >= FIRST_HANDLING_USR1:
+            why = "it handles SIGUSR1 itself (0.19.0+); the package's import hook makes that reopen loop-safe"
+        elif _key(version) < FIRST_AFFECTED:
+            why = "its worker predates uvicorn 0.4.0's design; no diff is provided"
+        else:
+            why = "this release is unknown to uvicorn-usr1-patch"
+        print("no diff for uvicorn {}: {}".format(version, why), file=sys.stderr)
+        return 1
+    with open(path) as f:
+        text = f.read()
+    sys.stdout.write(text)
+    expected = expected_sha256(text)
+    if workers and expected and os.path.exists(workers):
+        with open(workers, "rb") as f:
+            actual = hashlib.sha256(f.read()).hexdigest()
+        if actual != expected:
+            print(
+                "note: {} is not the pristine file this diff expects (already patched or edited?)".format(
+                    workers
+                ),
+                file=sys.stderr,
+            )
+    return 0

@@ -1,0 +1,413 @@
+"""The versioned diffs in patches/: complete, exact, reversible, refused twice, compiling, working.
+
+The releases and their files come from PyPI through tools/make_patches.py (cached after the
+first run). The behaviour tests run one release per workers.py family in a venv WITHOUT this
+package: the diff is applied to site-packages, and a pristine venv of the same stack is the
+control that must show the bug.
+"""
+
+import glob
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+
+import pytest
+
+from tools import make_patches, venvs
+from tools.gunicorn_run import Gunicorn, Timeout, count_lines, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DIFFS = sorted(glob.glob(os.path.join(make_patches.PATCHES, "uvicorn-*.diff")))
+PROBE = os.path.join(HERE, "probes", "signal_probe.py")
+REOPEN_DEADLINE = 5  # seconds for every worker to hold the new log files
+
+
+def version_of(diff):
+    return os.path.basename(diff)[len("uvicorn-") : -len(".diff")]
+
+
+@pytest.fixture(scope="module")
+def releases():
+    return {r.version: r for r in make_patches.survey()}
+
+
+# -- completeness and the generator ---------------------------------------------------------------
+def test_one_diff_per_affected_release_on_pypi(releases):
+    affected = {v for v, r in releases.items() if r.affected}
+    assert {version_of(d) for d in DIFFS} == affected
+    # the boundaries the survey must find, read from the files themselves
+    assert "0.4.0" in affected and "0.18.3" in affected and "0.13.1" in affected
+    assert not releases["0.3.32"].affected  # installs USR1 through the event loop
+    assert not releases["0.19.0"].affected  # installs handle_usr1 itself
+    assert len({r.family for r in releases.values() if r.affected}) == len(make_patches.FAMILIES)
+
+
+def test_an_unknown_workers_file_stops_the_tool(releases, monkeypatch):
+    python = venvs.ensure(*make_patches.DOWNLOADER, with_patch=False).python
+    monkeypatch.setattr(make_patches, "FAMILIES", {})
+    with pytest.raises(make_patches.UnknownWorkersFile, match="0.13.1: workers.py sha256"):
+        make_patches.examine("0.13.1", python)
+
+
+def test_generator_reproduces_the_committed_diffs():
+    proc = subprocess.run(
+        [sys.executable, os.path.join(make_patches.REPO, "tools", "make_patches.py"), "--check"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+    )
+    assert proc.returncode == 0, proc.stdout
+    assert "patches/ is up to date" in proc.stdout
+
+
+def test_each_diff_has_the_header_patch_ignores(releases):
+    for diff in DIFFS:
+        release = releases[version_of(diff)]
+        with open(diff) as f:
+            text = f.read()
+        header = text[: text.index("\n--- a/uvicorn/workers.py\n+++ b/uvicorn/workers.py\n")]
+        assert "uvicorn {}".format(release.version) in header
+        assert "sha256 {}".format(release.sha256) in header
+        assert "patch -p1 -R < uvicorn-{}.diff".format(release.version) in header
+        # nothing in the header that patch could take for a diff of its own
+        assert not any(
+            line.startswith(("---", "+++", "***", "@@", "Index:", "diff ")) for line in header.splitlines()
+        )
+
+
+# -- applying ---------------------------------------------------------------------------------
+def unpack(archive, into):
+    """Unpack a wheel (its root holds uvicorn/) or an sdist (uvicorn-X/ holds it); the root."""
+    if archive.endswith(".whl"):
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(into)
+        return into
+    with tarfile.open(archive) as t:
+        t.extractall(into)
+    (top,) = os.listdir(into)
+    return os.path.join(into, top)
+
+
+def run_patch(root, diff, *options):
+    """GNU patch -p1 at `root`, stdin the diff, no terminal to ask questions on."""
+    with open(diff) as f:
+        return subprocess.run(
+            ["patch", "-p1"] + list(options),
+            cwd=root,
+            stdin=f,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            universal_newlines=True,
+            start_new_session=True,
+        )
+
+
+def sha256_of(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.mark.parametrize("diff", DIFFS, ids=version_of)
+def test_diff_applies_exactly_reverses_and_is_refused_twice(diff, releases, tmp_path):
+    release = releases[version_of(diff)]
+    expected = hashlib.sha256(make_patches.patched_source(release).encode()).hexdigest()
+    archives = [a for a in (release.wheel, release.sdist) if a]
+    assert release.sdist, "every affected release has an sdist on PyPI"
+    for archive in archives:
+        root = unpack(archive, str(tmp_path / os.path.basename(archive)))
+        workers = os.path.join(root, "uvicorn", "workers.py")
+        assert sha256_of(workers) == release.sha256
+
+        applied = run_patch(root, diff, "--fuzz=0")
+        assert applied.returncode == 0, applied.stdout
+        assert applied.stdout == "patching file uvicorn/workers.py\n"  # no offset, no fuzz
+        assert sha256_of(workers) == expected
+
+        for options in ((), ("--forward",)):
+            again = run_patch(root, diff, *options)
+            assert again.returncode == 1, again.stdout
+            assert "Reversed (or previously applied) patch detected" in again.stdout
+            assert sha256_of(workers) == expected, "a second application changed the file"
+            os.remove(workers + ".rej")
+
+        reverted = run_patch(root, diff, "-R", "--fuzz=0")
+        assert reverted.returncode == 0, reverted.stdout
+        assert reverted.stdout == "patching file uvicorn/workers.py\n"
+        assert sha256_of(workers) == release.sha256
+        assert not [n for n in os.listdir(os.path.dirname(workers)) if n.endswith((".orig", ".rej"))]
+
+
+def compiles_on(release, minor):
+    """The Pythons a release declares, and the newer ones people run it on anyway."""
+    key = make_patches.version_key
+    return minor in release.pythons or key(minor) > max(key(p) for p in release.pythons)
+
+
+@pytest.mark.parametrize("minor", sorted(venvs.pythons(), key=make_patches.version_key))
+def test_patched_files_compile_on_the_pythons_each_release_supports(minor, releases, tmp_path):
+    chosen = [r for r in releases.values() if r.affected and compiles_on(r, minor)]
+    assert chosen
+    paths = []
+    for release in chosen:
+        path = str(tmp_path / "workers-{}.py".format(release.version))
+        with open(path, "w") as f:
+            f.write(make_patches.patched_source(release))
+        paths.append(path)
+    code = (
+        "import sys\nfor p in sys.argv[1:]:\n    compile(open(p).read(), p, 'exec')\nprint(len(sys.argv) - 1)"
+    )
+    out = subprocess.check_output([venvs.python(minor), "-c", code] + paths, universal_newlines=True)
+    assert out.strip() == str(len(chosen))
+
+
+def test_every_diff_is_compiled_by_some_python(releases):
+    available = set(venvs.pythons())
+    for release in releases.values():
+        if release.affected:
+            assert available & set(release.pythons), release.version
+
+
+# -- the diff subcommand ---------------------------------------------------------------------------
+def test_wheel_ships_every_diff():
+    with zipfile.ZipFile(venvs.wheel()) as z:
+        shipped = sorted(n for n in z.namelist() if n.startswith("uvicorn_usr1_patch/patches/"))
+    assert shipped == ["uvicorn_usr1_patch/patches/" + os.path.basename(d) for d in DIFFS]
+
+
+DIFF_CLI_STACKS = {
+    "0.13.1": ("3.8", ["gunicorn==20.0.4", "uvicorn[standard]==0.13.1", "uvloop==0.14.0"]),
+    "0.54.0": ("3.12", ["gunicorn==23.0.0", "uvicorn[standard]==0.54.0"]),
+}
+
+
+@pytest.mark.parametrize("version", sorted(DIFF_CLI_STACKS))
+def test_diff_subcommand_prints_the_installed_release_diff(version):
+    venv = venvs.ensure(*DIFF_CLI_STACKS[version])
+    proc = subprocess.run(
+        [venv.python, "-m", "uvicorn_usr1_patch", "diff"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+    )
+    diff = os.path.join(make_patches.PATCHES, "uvicorn-{}.diff".format(version))
+    if os.path.exists(diff):
+        with open(diff) as f:
+            assert proc.stdout == f.read()
+        assert (proc.returncode, proc.stderr) == (0, "")
+    else:
+        assert proc.returncode == 1
+        assert proc.stdout == ""
+        assert proc.stderr.startswith("no diff for uvicorn {}: it handles SIGUSR1 itself".format(version))
+
+
+def test_diff_subcommand_refuses_an_unknown_release(monkeypatch, capsys):
+    from uvicorn_usr1_patch import diffs
+
+    monkeypatch.setattr(diffs, "installed_uvicorn", lambda: ("0.4.99", None))
+    assert diffs.main([]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err == "no diff for uvicorn 0.4.99: this release is unknown to uvicorn-usr1-patch\n"
+
+
+# -- behaviour, one release per family -------------------------------------------------------------
+OLD_37 = ["gunicorn==20.0.4", "click==7.1.2", "h11==0.8.1", "httptools==0.0.13"]
+OLD_37_UVLOOP_14 = OLD_37[:2] + ["h11==0.9.0", "httptools==0.0.13", "websockets==8.1", "uvloop==0.14.0"]
+OLD_38 = [
+    "gunicorn==20.0.4",
+    "click==7.1.2",
+    "h11==0.9.0",
+    "websockets==8.1",
+    "httptools==0.1.1",
+    "uvloop==0.14.0",
+]
+# family -> (release, python, requirements). 0.4.1 for 0.4.0-0.4.2: 0.4.0's sdist lacks
+# uvicorn/lifespan/, so its workers cannot boot at all. Old releases need the Python and the pinned
+# uvloop/httptools/websockets of their time (uvloop >= 0.15 breaks their get_event_loop()).
+FAMILY_STACKS = {
+    "0.4.0-0.4.2": ("0.4.1", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
+    "0.4.3": ("0.4.3", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
+    "0.4.4-0.4.5": ("0.4.4", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
+    "0.4.6": ("0.4.6", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
+    "0.5.0-0.9.0": ("0.7.0", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
+    "0.6.1": ("0.6.1", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
+    "0.9.1": ("0.9.1", "3.7", OLD_37 + ["websockets==8.1", "uvloop==0.12.2"]),
+    "0.10.0-0.11.1": ("0.10.0", "3.7", OLD_37 + ["websockets==8.1", "uvloop==0.14.0rc2"]),
+    "0.10.9": ("0.10.9", "3.7", OLD_37_UVLOOP_14),
+    "0.11.2-0.11.3": ("0.11.2", "3.7", OLD_37_UVLOOP_14),
+    "0.11.4": ("0.11.4", "3.8", OLD_38),
+    "0.11.5-0.12.1": ("0.11.5", "3.8", OLD_38),
+    "0.12.2-0.13.2": ("0.13.1", "3.8", ["gunicorn==20.0.4", "uvicorn[standard]==0.13.1", "uvloop==0.14.0"]),
+    "0.13.3-0.13.4": ("0.13.3", "3.8", ["gunicorn==20.0.4", "uvicorn[standard]==0.13.3", "uvloop==0.14.0"]),
+    "0.14.0": ("0.14.0", "3.8", ["gunicorn==20.1.0", "uvicorn[standard]==0.14.0", "uvloop==0.14.0"]),
+    "0.15.0-0.16.0": ("0.15.0", "3.9", ["gunicorn==20.1.0", "uvicorn[standard]==0.15.0", "uvloop==0.16.0"]),
+    "0.17.0.post1-0.18.3": (
+        "0.18.3",
+        "3.10",
+        ["gunicorn==20.1.0", "uvicorn[standard]==0.18.3", "uvloop==0.17.0"],
+    ),
+}
+FAMILY_NAMES = sorted(FAMILY_STACKS, key=make_patches.version_key)
+
+
+def test_every_family_has_a_stack():
+    assert sorted(FAMILY_STACKS) == sorted(f.name for f in make_patches.FAMILIES.values())
+
+
+def requirements(family):
+    version, _, reqs = FAMILY_STACKS[family]
+    if any(r.startswith("uvicorn") for r in reqs):
+        return reqs
+    return reqs + ["uvicorn=={}".format(version)]
+
+
+def pristine_venv(family):
+    return venvs.ensure(FAMILY_STACKS[family][1], requirements(family), with_patch=False)
+
+
+def diffed_venv(family):
+    """A venv of the same stack (never the package) whose uvicorn has the diff applied.
+
+    Its own directory, so the pristine control venv stays pristine; built once per diff.
+    """
+    version, minor, _ = FAMILY_STACKS[family]
+    diff = os.path.join(make_patches.PATCHES, "uvicorn-{}.diff".format(version))
+    interpreter = venvs.python(minor)
+    key = hashlib.sha256(json.dumps([interpreter, sorted(requirements(family)), sha256_of(diff)]).encode())
+    venv = venvs.Venv(
+        os.path.join(venvs.VENVS, "diffed-uvicorn{}-py{}-{}".format(version, minor, key.hexdigest()[:12]))
+    )
+    with venvs._locked(venv.path):
+        venvs._populate(venv, interpreter, requirements(family), with_patch=False)
+        marker = os.path.join(venv.path, ".diff-applied")
+        if not os.path.exists(marker):
+            # where the README says to run patch: the directory holding uvicorn/
+            code = "import os, uvicorn; print(os.path.dirname(os.path.dirname(uvicorn.__file__)))"
+            applied = run_patch(run_in(venv, "-c", code).strip(), diff, "--fuzz=0")
+            assert applied.returncode == 0, applied.stdout
+            open(marker, "w").close()
+    return venv
+
+
+def workers_sha(venv):
+    return sha256_of(os.path.join(venv.site_packages(), "uvicorn", "workers.py"))
+
+
+def family_release(releases, family):
+    return releases[FAMILY_STACKS[family][0]]
+
+
+def run_in(venv, *args):
+    """The venv's python, away from this checkout (cwd, PYTHONPATH) so only the venv counts."""
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    return subprocess.check_output(
+        [venv.python] + list(args), universal_newlines=True, stderr=subprocess.STDOUT, cwd="/", env=env
+    )
+
+
+def probe(venv):
+    out = run_in(venv, PROBE, "uvicorn.workers.UvicornWorker")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_diffed_worker_defers_and_coalesces_usr1(family, releases):
+    release = family_release(releases, family)
+    assert release.family.name == family
+    pristine, diffed = pristine_venv(family), diffed_venv(family)
+    assert workers_sha(pristine) == release.sha256
+    assert workers_sha(diffed) == hashlib.sha256(make_patches.patched_source(release).encode()).hexdigest()
+    for venv in (pristine, diffed):
+        code = "import importlib.util as u; print(u.find_spec('uvicorn_usr1_patch') is None)"
+        has_package = run_in(venv, "-c", code)
+        assert has_package.strip() == "True", "this package must not be in " + venv.path
+
+    control = probe(pristine)
+    # the release's own behaviour: master's handler kept (0.4-0.13.2) or default = death (0.13.3+)
+    assert control["usr1"] == {"pass": "master", "reset": "default"}[release.family.body], control
+
+    report = probe(diffed)
+    assert report["usr1"] == "deferred", report
+    assert report["master_handlers_left"] == [], report
+    assert report["sigchld"] == "default", report
+    assert report["calls_without_loop"] == 1, report  # no loop yet: reopened at once
+    assert report["calls_during_burst"] == 0, report  # never inside the handler
+    assert report["calls_after_burst"] == 1, report  # five signals, one reopen
+    assert report["calls_after_next"] == 2, report
+
+
+def rotate(server):
+    """logrotate's create mode on the access and app logs, then USR1 to the master by PID."""
+    for path in (server.access_log, server.app_log):
+        os.rename(path, path + ".1")
+        open(path, "w").close()
+    server.usr1_master()
+
+
+def holds_logs(server):
+    return server.workers_write_to(server.app_log) and server.workers_write_to(server.access_log)
+
+
+def run_rotation(server):
+    """Requests, rotation, requests; the worker PIDs before and after."""
+    # every worker up and holding both logs (a worker may still be loading the app)
+    wait_for(lambda: holds_logs(server), 30, what="every worker to open its logs")
+    before = server.worker_pids()
+    server.requests(10, "before")
+    wait_for(lambda: count_lines(server.app_log, "tag=before") == 10, 5, what="the app log lines")
+    rotate(server)
+    try:
+        wait_for(lambda: holds_logs(server), REOPEN_DEADLINE, what="every worker to reopen")
+    except Timeout:
+        pass  # the controls of 0.4-0.13.2 get here; the assertions tell what happened
+    server.requests(10, "after")
+    wait_for(
+        lambda: (
+            count_lines(server.app_log, "tag=after") + count_lines(server.app_log + ".1", "tag=after") == 10
+        ),
+        5,
+        what="the app log lines",
+    )
+    return before, server.worker_pids()
+
+
+def request_logs(server, release):
+    """The logs the release writes a line per request to: the app's, and access.log from 0.10.0
+    (before, uvicorn logged requests through gunicorn's error log)."""
+    if make_patches.version_key(release.version) < (0, 10, 0):
+        return [server.app_log]
+    return [server.app_log, server.access_log]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_diffed_release_reopens_on_rotation_where_pristine_fails(family, releases, tmp_path):
+    release = family_release(releases, family)
+    body = release.family.body
+
+    with Gunicorn(pristine_venv(family), str(tmp_path / "pristine")) as server:
+        before, after = run_rotation(server)
+        if body == "pass":  # USR1 ignored: every new line goes on into the rotated file
+            for log in request_logs(server, release):
+                assert count_lines(log, "tag=after") == 0, log
+                assert count_lines(log + ".1", "tag=after") == 10, log
+            assert after == before
+        else:  # USR1 kills the workers: gunicorn boots new ones
+            assert not set(before) & set(after), "the workers survived USR1"
+
+    with Gunicorn(diffed_venv(family), str(tmp_path / "diffed")) as server:
+        before, after = run_rotation(server)
+        logs = request_logs(server, release)
+        for log in logs:
+            assert count_lines(log, "tag=after") == 10, log
+            assert count_lines(log, "tag=before") == 0, log
+            assert count_lines(log + ".1", "tag=before") == 10, log
+            assert count_lines(log + ".1", "tag=after") == 0, log
+        assert after == before, "workers were restarted"
+        assert "Logging error" not in server.output()
+        with open(server.error_log) as f:
+            assert sum("Booting worker" in line for line in f) == 2

@@ -1,0 +1,540 @@
+"""Start-up behaviour of uvicorn_usr1_patch.pth, in fresh interpreters of real venvs.
+
+Each test makes a throwaway venv (uv, pyenv's Python) and puts this checkout's package and
+.pth into its site-packages as an install would, so the .pth runs at a real start-up,
+twice, as in every venv (CPython bpo-31542). uvicorn and gunicorn are stand-ins on
+PYTHONPATH: these tests are about the hook, not about a server.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+
+import pytest
+
+from tools import venvs  # tests/conftest.py puts the checkout on sys.path
+
+REPO = venvs.REPO
+
+PTH = "uvicorn_usr1_patch.pth"
+OURS = {"uvicorn_usr1_patch", "uvicorn_usr1_patch.importhook"}
+OLDEST, NEWEST = "3.6", "3.13"
+FINDER = "uvicorn_usr1_patch.importhook.UvicornWorkerFinder"
+
+# A gunicorn-like base worker and a UvicornWorker as uvicorn 0.4-0.13 had it (init_signals does
+# nothing), counting calls so a test sees the original ran exactly once under the patch.
+FAKE_BASE = """
+import signal
+
+
+class Worker(object):
+    reopened = 0
+
+    def init_signals(self):
+        signal.signal(signal.SIGUSR1, self.handle_usr1)
+
+    def handle_usr1(self, sig, frame):
+        self.reopened += 1
+"""
+FAKE_WORKERS = """
+from fake_gunicorn_base import Worker
+
+
+class UvicornWorker(Worker):
+    calls = 0
+
+    def init_signals(self):
+        UvicornWorker.calls += 1
+"""
+FAKE_WORKERS_WITHOUT_CLASS = """
+class SomeOtherWorker(object):
+    pass
+"""
+USER_SUBCLASS = """
+from uvicorn.workers import UvicornWorker
+
+
+class MyWorker(UvicornWorker):
+    pass
+"""
+BROKEN_WRAPT = "raise RuntimeError('wrapt is broken on purpose')\n"
+
+# Prints what the test looks at, as JSON on the last line of stdout.
+PROBE = """
+import json, signal, sys
+
+
+def ours():
+    return [type(f).__module__ + "." + type(f).__name__ for f in sys.meta_path
+            if getattr(f, "uvicorn_usr1_patch", False)]
+
+
+def layers(cls):
+    function, depth = vars(cls)["init_signals"], 0
+    while hasattr(function, "__wrapped__"):
+        function, depth = function.__wrapped__, depth + 1
+    return depth
+
+
+def report(**extra):
+    extra.setdefault("finders", ours())
+    extra.setdefault("loaded", sorted(m for m in sys.modules if m.split(".")[0] == "uvicorn_usr1_patch"))
+    print(json.dumps(extra))
+
+
+def run_worker(cls):
+    worker = cls()
+    worker.init_signals()
+    handler = signal.getsignal(signal.SIGUSR1)
+    return "SIG_DFL" if handler == signal.SIG_DFL else type(handler).__name__
+"""
+
+
+def _clean_env(**extra):
+    env = dict(os.environ)
+    for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "UVICORN_USR1_PATCH", "PYTHONWARNINGS"):
+        env.pop(name, None)
+    env.update(extra)
+    return env
+
+
+class Env(object):
+    """A venv whose site-packages holds (optionally) our package and our .pth."""
+
+    def __init__(self, path, python_minor):
+        self.venv = venvs.Venv(path)
+        self.python = self.venv.python
+        self.python_minor = python_minor
+        self.site_packages = self.venv.site_packages()
+        self.path = path
+
+    def run(self, code, *args, env=None, flags=(), cwd=None, pythonpath=()):
+        environ = _clean_env(**(env or {}))
+        if pythonpath:
+            environ["PYTHONPATH"] = os.pathsep.join(pythonpath)
+        return subprocess.run(
+            [self.python]
+            + list(flags)
+            + (["-c", PROBE + textwrap.dedent(code)] if code is not None else [])
+            + list(args),
+            cwd=cwd or self.path,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def report(self, code, *args, **kwargs):
+        proc = self.run(code, *args, **kwargs)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.splitlines()[-1]), proc
+
+
+@pytest.fixture
+def make_env(tmp_path):
+    """make_env('3.6', package=True, pth=True, wrapt=True) -> Env (skips if no such Python)."""
+    made = []
+
+    def make(python_minor, package=True, pth=True, wrapt=True):
+        interpreter = venvs.python(python_minor)
+        if interpreter is None:
+            pytest.skip("no Python {} on this machine".format(python_minor))
+        path = str(tmp_path / "venv{}".format(len(made)))
+        subprocess.run([venvs.uv(), "venv", "-q", "-p", interpreter, path], check=True, capture_output=True)
+        env = Env(path, python_minor)
+        if wrapt:
+            subprocess.run(
+                [venvs.uv(), "pip", "install", "-q", "--python", env.python, "wrapt>=1.10,<3"],
+                check=True,
+                capture_output=True,
+            )
+        if package:
+            shutil.copytree(
+                os.path.join(REPO, "uvicorn_usr1_patch"),
+                os.path.join(env.site_packages, "uvicorn_usr1_patch"),
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
+        if pth:
+            shutil.copy(os.path.join(REPO, PTH), env.site_packages)
+        made.append(env)
+        return env
+
+    return make
+
+
+@pytest.fixture
+def fakes(tmp_path):
+    """fakes(workers=FAKE_WORKERS, wrapt=None, extra={}) -> a directory for PYTHONPATH."""
+
+    def make(workers=FAKE_WORKERS, wrapt=None, extra=None):
+        root = tmp_path / "fakes{}".format(len(list(tmp_path.glob("fakes*"))))
+        files = {"fake_gunicorn_base.py": FAKE_BASE}
+        if workers is not None:
+            files["uvicorn/__init__.py"] = ""
+            files["uvicorn/workers.py"] = workers
+        if wrapt is not None:
+            files["wrapt/__init__.py"] = wrapt
+        files.update(extra or {})
+        for name, text in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text)
+        return str(root)
+
+    return make
+
+
+def _modules_at_start(env, **kwargs):
+    proc = env.run("import sys; print(json.dumps(sorted(set(sys.modules) - {'json'})))", **kwargs)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    return set(json.loads(proc.stdout))
+
+
+# The PROBE prelude itself imports json and signal; the count is taken on a bare start instead.
+BARE_COUNT = "import sys; print(len(sys.modules)); print('\\n'.join(sorted(sys.modules)))"
+
+
+def _bare_modules(env, **kwargs):
+    proc = subprocess.run(
+        [env.python, "-c", BARE_COUNT], cwd=env.path, env=_clean_env(**kwargs), capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    lines = proc.stdout.splitlines()
+    return int(lines[0]), set(lines[1:])
+
+
+# What site itself loads to read any .pth file (3.13+ decodes .pth files as utf-8-sig first):
+# the interpreter's cost of a .pth, present with any other .pth in the venv (setuptools' own etc.).
+SITE_PTH_DECODER = {"encodings.utf_8_sig"}
+
+
+@pytest.mark.parametrize("python_minor", ["3.6", "3.8", "3.11", "3.13"])
+def test_pth_adds_only_our_two_modules_at_start(python_minor, make_env, capsys):
+    bare = make_env(python_minor, pth=False)
+    neutral = make_env(python_minor, pth=False)
+    with open(os.path.join(neutral.site_packages, "neutral.pth"), "w") as f:
+        f.write("# a .pth that does nothing\n")
+    with_pth = make_env(python_minor)
+    count_bare, modules_bare = _bare_modules(bare)
+    count_neutral, modules_neutral = _bare_modules(neutral)
+    count_with, modules_with = _bare_modules(with_pth)
+    count_off, modules_off = _bare_modules(with_pth, UVICORN_USR1_PATCH="0")
+    assert modules_with - modules_neutral == OURS
+    assert modules_neutral - modules_with == set()
+    assert modules_off == modules_neutral
+    assert modules_neutral - modules_bare <= SITE_PTH_DECODER
+    with capsys.disabled():
+        print(
+            "\n[start-up modules] Python {}: {} with no .pth, {} with a no-op .pth, {} with ours "
+            "(+{}: {}), {} with UVICORN_USR1_PATCH=0".format(
+                python_minor,
+                count_bare,
+                count_neutral,
+                count_with,
+                count_with - count_neutral,
+                ", ".join(sorted(OURS)),
+                count_off,
+            )
+        )
+    # The hook is in place once, although the venv processed the .pth twice.
+    seen, _ = with_pth.report("report()")
+    assert seen["finders"] == [FINDER]
+
+
+@pytest.mark.parametrize("value", ["0", "off", "false", " OFF ", "False"])
+@pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
+def test_opt_out_loads_nothing_of_ours(python_minor, value, make_env, fakes):
+    env = make_env(python_minor)
+    seen, proc = env.report(
+        """
+        at_start = ours(), sorted(m for m in sys.modules if m.startswith("uvicorn_usr1_patch"))
+        import uvicorn.workers
+        after_import = sorted(m for m in sys.modules if m.startswith("uvicorn_usr1_patch"))
+        import uvicorn_usr1_patch
+        report(at_start=at_start, after_import=after_import, install=uvicorn_usr1_patch.install())
+        """,
+        env={"UVICORN_USR1_PATCH": value},
+        pythonpath=[fakes()],
+    )
+    assert seen["at_start"] == [[], []]
+    assert seen["after_import"] == []
+    assert seen["install"] is False
+    assert seen["finders"] == []
+    assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("flags", [[], ["-W", "error"], ["-X", "dev"], ["-I"]])
+@pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
+def test_orphaned_pth_is_silent(python_minor, flags, make_env):
+    env = make_env(python_minor, package=False)
+    assert os.path.exists(os.path.join(env.site_packages, PTH))
+    proc = env.run("import sys; print('program ran', len(sys.argv))", "arg", flags=flags)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout == "program ran 2\n"
+
+
+@pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
+def test_double_processing_in_a_venv_installs_one_finder_and_patches_once(python_minor, make_env, fakes):
+    env = make_env(python_minor)
+    # A second .pth, sorted after ours, counts how often site ran the .pth files of this venv.
+    with open(os.path.join(env.site_packages, "zz_count_runs.pth"), "w") as f:
+        f.write("import sys; sys.__dict__['_pth_runs'] = sys.__dict__.get('_pth_runs', 0) + 1\n")
+    seen, proc = env.report(
+        """
+        import uvicorn.workers
+        from uvicorn_usr1_patch import install, worker_patch
+        install()
+        install()
+        cls = uvicorn.workers.UvicornWorker
+        handler = run_worker(cls)
+        report(runs=sys._pth_runs, patched=worker_patch.is_patched(cls), layers=layers(cls),
+               handler=handler, calls=cls.calls)
+        """,
+        pythonpath=[fakes()],
+    )
+    assert seen["runs"] == 2  # bpo-31542: the double processing really happens here
+    assert seen["finders"] == [FINDER]
+    assert seen == dict(seen, patched=True, layers=1, handler="DeferredReopen", calls=1)
+    assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
+def test_addsitedir_twice_installs_one_finder(python_minor, make_env, fakes):
+    env = make_env(python_minor, pth=False)
+    site_dir = os.path.join(env.path, "site_dir")
+    os.makedirs(site_dir)
+    shutil.copy(os.path.join(REPO, PTH), site_dir)
+    seen, proc = env.report(
+        """
+        import site
+        before = ours()
+        site.addsitedir(sys.argv[1])
+        site.addsitedir(sys.argv[1])
+        import uvicorn.workers
+        from uvicorn_usr1_patch import worker_patch
+        report(before=before, layers=layers(uvicorn.workers.UvicornWorker),
+               patched=worker_patch.is_patched(uvicorn.workers.UvicornWorker))
+        """,
+        site_dir,
+        pythonpath=[fakes()],
+    )
+    assert seen["before"] == []
+    assert seen["finders"] == [FINDER]
+    assert (seen["patched"], seen["layers"]) == (True, 1)
+    assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("how", ["pth", "install"])
+@pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
+def test_target_imported_before_the_hook_is_patched_at_once(python_minor, how, make_env, fakes):
+    # -S: no .pth at start, so uvicorn.workers is imported first; then the .pth (through
+    # site.addsitedir) or install() puts the hook in and must patch the loaded class at once.
+    env = make_env(python_minor, pth=False)
+    site_dir = os.path.join(env.path, "site_dir")
+    os.makedirs(site_dir)
+    shutil.copy(os.path.join(REPO, PTH), site_dir)
+    seen, proc = env.report(
+        """
+        how, site_dir = sys.argv[1:3]
+        sys.path[:0] = sys.argv[3:]
+        import uvicorn.workers
+        cls = uvicorn.workers.UvicornWorker
+        assert "uvicorn_usr1_patch" not in sys.modules
+        if how == "pth":
+            import site
+            site.addsitedir(site_dir)
+        else:
+            import uvicorn_usr1_patch
+            uvicorn_usr1_patch.install()
+        from uvicorn_usr1_patch import worker_patch
+        report(patched=worker_patch.is_patched(cls), handler=run_worker(cls), calls=cls.calls)
+        """,
+        how,
+        site_dir,
+        fakes(),
+        env.site_packages,
+        flags=["-S"],
+    )
+    assert seen == dict(seen, patched=True, handler="DeferredReopen", calls=1)
+    assert seen["finders"] == [FINDER]
+    assert proc.stderr == ""
+
+
+def _one_warning(stderr, *needles):
+    """stderr holds exactly one UvicornUSR1PatchWarning, naming every needle, and nothing else."""
+    assert stderr.count("UvicornUSR1PatchWarning") == 1, stderr
+    warning_lines = [line for line in stderr.splitlines() if "UvicornUSR1PatchWarning" in line]
+    for needle in needles:
+        assert needle in warning_lines[0], stderr
+    # The warning line plus, at most, the source line that `warnings` shows under it.
+    assert len(stderr.splitlines()) <= 2, stderr
+
+
+@pytest.mark.parametrize("flags", [[], ["-W", "always"]], ids=["default-filters", "W-always"])
+@pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
+def test_broken_wrapt_gives_one_warning_and_a_working_program(python_minor, flags, make_env, fakes):
+    env = make_env(python_minor)
+    seen, proc = env.report(
+        """
+        import uvicorn.workers
+        import uvicorn_usr1_patch
+        uvicorn_usr1_patch.install()  # a second attempt must not warn twice
+        from uvicorn_usr1_patch import worker_patch
+        cls = uvicorn.workers.UvicornWorker
+        report(patched=worker_patch.is_patched(cls), handler=run_worker(cls), calls=cls.calls)
+        """,
+        pythonpath=[fakes(wrapt=BROKEN_WRAPT)],
+        flags=flags,
+    )
+    _one_warning(proc.stderr, "skipped patching UvicornWorker", "wrapt", "broken on purpose")
+    # uvicorn left exactly as it was: its own init_signals (a `pass` as in 0.4-0.13) ran alone.
+    assert seen == dict(seen, patched=False, handler="SIG_DFL", calls=1)
+
+
+@pytest.mark.parametrize("flags", [[], ["-W", "always"]], ids=["default-filters", "W-always"])
+@pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
+def test_workers_module_without_uvicornworker_gives_one_warning(python_minor, flags, make_env, fakes):
+    env = make_env(python_minor)
+    seen, proc = env.report(
+        """
+        import uvicorn.workers
+        import uvicorn_usr1_patch
+        uvicorn_usr1_patch.install()
+        report(names=sorted(n for n in vars(uvicorn.workers) if not n.startswith("_")))
+        """,
+        pythonpath=[fakes(workers=FAKE_WORKERS_WITHOUT_CLASS)],
+        flags=flags,
+    )
+    _one_warning(proc.stderr, "skipped uvicorn.workers", "no UvicornWorker")
+    assert seen["names"] == ["SomeOtherWorker"]
+
+
+IMPORT_STYLES = {
+    "import": "import uvicorn.workers\ncls = uvicorn.workers.UvicornWorker",
+    "from-import": "from uvicorn.workers import UvicornWorker as cls",
+    # gunicorn's util.load_class for `-k uvicorn.workers.UvicornWorker` and worker_class in a conf
+    "import_module": "import importlib\n"
+    "cls = getattr(importlib.import_module('uvicorn.workers'), 'UvicornWorker')",
+    "user-subclass": "import myworkers\ncls = myworkers.MyWorker",
+}
+
+
+@pytest.mark.parametrize("style", sorted(IMPORT_STYLES))
+@pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
+def test_uvicornworker_is_patched_however_it_is_imported(python_minor, style, make_env, fakes):
+    env = make_env(python_minor)
+    seen, proc = env.report(
+        IMPORT_STYLES[style]
+        + """
+import uvicorn.workers
+from uvicorn_usr1_patch import worker_patch
+base = uvicorn.workers.UvicornWorker
+report(patched=worker_patch.is_patched(base), handler=run_worker(cls), calls=base.calls, name=cls.__name__)
+""",
+        pythonpath=[fakes(extra={"myworkers.py": USER_SUBCLASS})],
+    )
+    assert seen == dict(seen, patched=True, handler="DeferredReopen", calls=1)
+    assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
+def test_python_dash_m_start(python_minor, make_env, fakes):
+    # `python -m gunicorn ...` style: a -m entry point that loads the worker class by its dotted name.
+    env = make_env(python_minor)
+    main = PROBE + textwrap.dedent(
+        """
+        import importlib
+        module, _, name = sys.argv[1].rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        from uvicorn_usr1_patch import worker_patch
+        report(patched=worker_patch.is_patched(cls), handler=run_worker(cls), argv=sys.argv[1:])
+        """
+    )
+    root = fakes(extra={"fakeserver/__init__.py": "", "fakeserver/__main__.py": main})
+    proc = env.run(None, "-m", "fakeserver", "uvicorn.workers.UvicornWorker", pythonpath=[root])
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+    seen = json.loads(proc.stdout.splitlines()[-1])
+    assert seen == dict(seen, patched=True, handler="DeferredReopen", argv=["uvicorn.workers.UvicornWorker"])
+    assert seen["finders"] == [FINDER]
+
+
+NORMAL_IMPORTS = r"""
+import importlib, importlib.util, zipfile, os
+results = {}
+for name in ["asyncio", "json", "decimal", "sqlite3", "xml.etree.ElementTree", "email.mime.text",
+             "concurrent.futures", "wrapt", "fake_gunicorn_base", "uvicorn", "collections.abc"]:
+    results[name] = importlib.import_module(name).__name__
+# A module from a zip file (zipimport's loader), a namespace package, a relative import.
+zpath = os.path.join(sys.argv[1], "zipped.zip")
+with zipfile.ZipFile(zpath, "w") as z:
+    z.writestr("zipped_mod.py", "VALUE = 42\n")
+    z.writestr("relpkg/__init__.py", "from .inner import VALUE\n")
+    z.writestr("relpkg/inner.py", "VALUE = 7\n")
+sys.path.insert(0, zpath)
+import zipped_mod, relpkg
+os.makedirs(os.path.join(sys.argv[1], "nspkg"), exist_ok=True)
+with open(os.path.join(sys.argv[1], "nspkg", "mod.py"), "w") as f:
+    f.write("VALUE = 3\n")
+sys.path.insert(0, sys.argv[1])
+import nspkg.mod
+results["zip"], results["relative"], results["namespace"] = zipped_mod.VALUE, relpkg.VALUE, nspkg.mod.VALUE
+errors = {}
+for name in ["uvicorn_worker", "no_such_module_xyz", "uvicorn.no_such"]:
+    try:
+        importlib.import_module(name)
+    except ImportError as exc:
+        errors[name] = "{}: {}".format(type(exc).__name__, exc)
+results["spec"] = importlib.util.find_spec("uvicorn.workers").name
+report(results=results, errors=errors)
+"""
+
+
+@pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
+def test_the_hook_does_not_change_other_imports(python_minor, make_env, fakes, tmp_path):
+    # Same program with the hook and without the .pth: the same modules, the same errors.
+    outcomes = []
+    for pth in (True, False):
+        env = make_env(python_minor, pth=pth)
+        scratch = tmp_path / "scratch{}".format(int(pth))
+        scratch.mkdir()
+        seen, proc = env.report(NORMAL_IMPORTS, str(scratch), pythonpath=[fakes()])
+        assert proc.stderr == ""
+        assert seen["finders"] == ([FINDER] if pth else [])
+        outcomes.append((seen["results"], seen["errors"]))
+    assert outcomes[0] == outcomes[1]
+    results, errors = outcomes[0]
+    assert (results["zip"], results["relative"], results["namespace"]) == (42, 7, 3)
+    assert errors["uvicorn_worker"] == "ModuleNotFoundError: No module named 'uvicorn_worker'"
+
+
+ZIPPED_UVICORN = r"""
+import zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("fake_gunicorn_base.py", sys.argv[2])
+    z.writestr("uvicorn/__init__.py", "")
+    z.writestr("uvicorn/workers.py", sys.argv[3])
+sys.path.insert(0, sys.argv[1])
+import uvicorn.workers
+from uvicorn_usr1_patch import install, worker_patch
+cls = uvicorn.workers.UvicornWorker
+on_import = worker_patch.is_patched(cls)
+install()  # what the warning asks for where the zip loader cannot be hooked
+report(on_import=on_import, after_install=worker_patch.is_patched(cls), layers=layers(cls),
+       hookable=hasattr(uvicorn.workers.__loader__, "exec_module"))
+"""
+
+
+@pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
+def test_uvicorn_imported_from_a_zip(python_minor, make_env, tmp_path):
+    # zipimport has exec_module from 3.10 on: hooked there. Before, its legacy load_module
+    # cannot be hooked: one warning says to call install() after the import, which patches.
+    env = make_env(python_minor)
+    seen, proc = env.report(ZIPPED_UVICORN, str(tmp_path / "uvicorn.zip"), FAKE_BASE, FAKE_WORKERS)
+    assert (seen["after_install"], seen["layers"]) == (True, 1)
+    if seen["hookable"]:
+        assert seen["on_import"] is True
+        assert proc.stderr == ""
+    else:
+        assert python_minor == OLDEST and seen["on_import"] is False
+        _one_warning(proc.stderr, "import hook for uvicorn.workers", "zipimporter", "install()")

@@ -1,0 +1,492 @@
+"""Generate patches/uvicorn-X.Y.Z.diff for every uvicorn release on PyPI whose worker ignores SIGUSR1.
+
+    python tools/make_patches.py            # (re)write patches/
+    python tools/make_patches.py --check    # regenerate into a temp dir, compare byte for byte
+    python tools/make_patches.py --list     # one line per examined release
+
+The releases come from PyPI (`pip index versions uvicorn`); each one is fetched with
+`pip download --no-deps` (the wheel, and the sdist of every affected release), cached under
+~/.cache/uvicorn-usr1-patch/pypi, and its uvicorn/workers.py read. A release is affected when
+its workers.py has a UvicornWorker and never mentions SIGUSR1 (0.2.x-0.3.x handle it through
+the loop, 0.19.0 on with signal.signal, 0.0.x-0.1.x have no worker). Each affected workers.py
+is identified by sha256 in FAMILIES; a file not in that table stops the tool: a new file
+needs reading before it gets a diff.
+
+pip runs from a Python 3.8 venv with setuptools 56 (and hatchling for 0.18's sdists):
+fetching an sdist makes pip prepare its metadata, and today's setuptools rejects the
+extras_require of old uvicorn setup.py files.
+"""
+
+import argparse
+import collections
+import concurrent.futures
+import difflib
+import filecmp
+import glob
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from tools import venvs  # noqa: E402
+
+PATCHES = os.path.join(REPO, "patches")
+CACHE = os.environ.get(
+    "UVICORN_USR1_PATCH_PYPI_CACHE", os.path.expanduser("~/.cache/uvicorn-usr1-patch/pypi")
+)
+DOWNLOADER = ("3.8", ["pip==23.0.1", "setuptools==56.0.0", "hatchling==1.18.0"])
+WORKERS = "uvicorn/workers.py"
+NONE = "none"  # cache marker: PyPI has no such file for this release
+UNINSTALLABLE = "uninstallable"  # cache marker: pip cannot prepare this sdist's metadata
+
+# "pass": init_signals is `pass` (0.4.0-0.13.2): USR1 and every other master handler stay inherited.
+# "reset": init_signals resets Worker.SIGNALS to SIG_DFL (0.13.3-0.18.3): USR1 kills the worker.
+Family = collections.namedtuple("Family", "name body annotated")
+
+# sha256 of uvicorn/workers.py (each release's wheel and sdist copies are identical) -> family,
+# named after the releases sharing the file (0.6.1, 0.9.1... differ from their neighbours).
+# (name, what init_signals does, whether the file uses type annotations)
+FAMILIES = {
+    "f6e2550718f6cdd57b6d505ca22c5aac9c06d6583ba03b93a720d927e1a465da": Family("0.4.0-0.4.2", "pass", False),
+    "af3601de183c19ea725f725c2a2c031de70b55bb57efe49dda4e5ecb3431292a": Family("0.4.3", "pass", False),
+    "66630013842c565716b7a23523b88c85a8920e4c845893fb4068ed8618f1da85": Family("0.4.4-0.4.5", "pass", False),
+    "922901fd8504beaaaec287a9dc634ddef8b94570661a131feca9bbcfdd583981": Family("0.4.6", "pass", False),
+    "23c9c4c687f3ea092db2518f3b3d799559467ed133d5f8b04c979e03ac8b1e54": Family("0.5.0-0.9.0", "pass", False),
+    "11d72b689985196a156c28b4d78cf29aa26b57292f2e0363288bd0a8a98a8559": Family("0.6.1", "pass", False),
+    "a12e6ebd5c19792c6a0742afb2d9f8a0782944930a9bd3c8c21ab35276145914": Family("0.9.1", "pass", False),
+    "5967477a2160506ac7eafaeef7b43a40459e229d37f4c62cb230f44ca9c7c21f": Family(
+        "0.10.0-0.11.1", "pass", False
+    ),
+    "b60a2701caa0163fde14eb3c819857a16608504c14c8e13a9ba581ddc96fcd54": Family("0.10.9", "pass", False),
+    "a309fcfd22c8d50d4c0d5f475b95d31b4b0069dec476007e0ab5b5c4e0e9bf5c": Family(
+        "0.11.2-0.11.3", "pass", False
+    ),
+    "cd39cf13613ac48c68788be7b76af27a08253d500e05f1f823d3e12195abaa86": Family("0.11.4", "pass", False),
+    "14a6f94e6e0ba670bad15a0e168fcd84665c513f9f8c1be9a83c089a82113b1b": Family(
+        "0.11.5-0.12.1", "pass", False
+    ),
+    "cc1ea8edc2791419f3da4d7d43f5a3c2c32447ec4e7e90722e7328441448ef8a": Family(
+        "0.12.2-0.13.2", "pass", False
+    ),
+    "902567d0d7083021878e772e9626c2d5468c07b38f86e4217aec0d763d1eedfa": Family(
+        "0.13.3-0.13.4", "reset", False
+    ),
+    "258e50f606ed467da34ee3d1cbdcd8c3f2e7a51dee2f1a6a95b67efe3013c1c1": Family("0.14.0", "reset", True),
+    "fd053c4564231f732adc3db12ea43a26b3e0fc7c4f1615e0d9347e26f5336869": Family(
+        "0.15.0-0.16.0", "reset", True
+    ),
+    "83c0067a89d4975c4c9e35e1c4b4367fb6c6d4b2df029144ed084a11af5060d9": Family(
+        "0.17.0.post1-0.18.3", "reset", True
+    ),
+}
+
+
+class UnknownWorkersFile(Exception):
+    pass
+
+
+def version_key(version):
+    """'0.17.0.post1' -> (0, 17, 0, 1); enough for uvicorn's version numbers."""
+    return tuple(int(p) for p in re.findall(r"\d+", version))
+
+
+# -- PyPI ------------------------------------------------------------------------------------
+def pypi_versions():
+    """Every uvicorn release on PyPI, oldest first."""
+    out = subprocess.check_output(
+        [sys.executable, "-m", "pip", "index", "versions", "uvicorn"],
+        stderr=subprocess.DEVNULL,
+        universal_newlines=True,
+    )
+    found = re.search(r"^Available versions: (.*)$", out, re.M)
+    if not found:
+        raise RuntimeError("cannot read `pip index versions uvicorn`:\n" + out)
+    return sorted(found.group(1).split(", "), key=version_key)
+
+
+def _download(python, version, kind):
+    """Path of the cached wheel or sdist of `version`, or None when PyPI has none."""
+    where = os.path.join(CACHE, version, kind)
+    marker = os.path.join(where, NONE)
+    if os.path.exists(marker) or os.path.exists(os.path.join(where, UNINSTALLABLE)):
+        return None
+    found = [f for f in glob.glob(os.path.join(where, "uvicorn-*")) if not f.endswith(".tmp")]
+    if found:
+        return found[0]
+    tmp = tempfile.mkdtemp(prefix="dl-", dir=os.path.join(CACHE))
+    try:
+        only = (
+            ["--only-binary", ":all:"]
+            if kind == "wheel"
+            else ["--no-binary", ":all:", "--no-build-isolation"]
+        )
+        proc = subprocess.run(
+            [python, "-m", "pip", "download", "-q", "--no-deps", "--ignore-requires-python", "-d", tmp]
+            + only
+            + ["uvicorn=={}".format(version)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            universal_newlines=True,
+        )
+        files = os.listdir(tmp)
+        os.makedirs(where, exist_ok=True)
+        if proc.returncode == 0 and len(files) == 1:
+            os.rename(os.path.join(tmp, files[0]), os.path.join(where, files[0]))
+            return os.path.join(where, files[0])
+        if "No matching distribution found" in proc.stdout:
+            open(marker, "w").close()
+            return None
+        if kind == "sdist" and "metadata-generation-failed" in proc.stdout:
+            # A broken setup.py (some 0.2.x sdists lack their README): pip cannot install
+            # this release at all, so no environment runs it.
+            with open(os.path.join(where, UNINSTALLABLE), "w") as f:
+                f.write(proc.stdout)
+            return None
+        raise RuntimeError("pip download uvicorn=={} ({}) failed:\n{}".format(version, kind, proc.stdout))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_member(archive, suffix):
+    """The bytes of the member of a wheel or sdist whose path ends with `suffix`, or None."""
+    if archive.endswith(".whl") or archive.endswith(".zip"):
+        with zipfile.ZipFile(archive) as z:
+            names = [n for n in z.namelist() if n == suffix or n.endswith("/" + suffix)]
+            return z.read(min(names, key=len)) if names else None
+    with tarfile.open(archive) as t:
+        members = [m for m in t.getmembers() if m.name.endswith("/" + suffix) and m.isfile()]
+        if not members:
+            return None
+        return t.extractfile(min(members, key=lambda m: len(m.name))).read()
+
+
+def metadata_text(archive):
+    if archive.endswith(".whl"):
+        with zipfile.ZipFile(archive) as z:
+            name = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+            return z.read(name).decode("utf-8", "replace")
+    return (read_member(archive, "PKG-INFO") or b"").decode("utf-8", "replace")
+
+
+def supported_pythons(archive):
+    """['3.6', '3.7', ...]: the Python 3.x classifiers the release declares."""
+    found = re.findall(r"Programming Language :: Python :: (3\.\d+)\s*$", metadata_text(archive), re.M)
+    return sorted(set(found), key=version_key)
+
+
+Release = collections.namedtuple(
+    "Release", "version wheel sdist workers sha256 affected family pythons sdist_workers"
+)
+
+
+def is_affected(source):
+    """A workers.py whose UvicornWorker never handles SIGUSR1.
+
+    0.2.x-0.3.x install USR1 through loop.add_signal_handler; 0.19.0 on call handle_usr1
+    from signal.signal; releases before 0.2 have no workers.py at all.
+    """
+    if source is None or b"class UvicornWorker(Worker)" not in source:
+        return False
+    return b"SIGUSR1" not in source
+
+
+def examine(version, python):
+    wheel = _download(python, version, "wheel")
+    sdist = None
+    archive = wheel
+    if archive is None:
+        sdist = archive = _download(python, version, "sdist")
+    if archive is None:
+        if os.path.exists(os.path.join(CACHE, version, "sdist", UNINSTALLABLE)):
+            return Release(version, None, None, None, None, False, None, [], None)
+        raise RuntimeError("PyPI has neither a wheel nor an sdist of uvicorn " + version)
+    source = read_member(archive, WORKERS)
+    affected = is_affected(source)
+    if affected and sdist is None:
+        sdist = _download(python, version, "sdist")
+    sdist_workers = read_member(sdist, WORKERS) if sdist else None
+    sha = hashlib.sha256(source).hexdigest() if source is not None else None
+    family = None
+    if affected:
+        family = FAMILIES.get(sha)
+        if family is None:
+            raise UnknownWorkersFile(
+                "uvicorn {}: workers.py sha256 {} is in no family of tools/make_patches.py; "
+                "read it and add it to FAMILIES".format(version, sha)
+            )
+        if sdist_workers is not None and sdist_workers != source:
+            raise UnknownWorkersFile(
+                "uvicorn {}: the sdist's workers.py differs from the wheel's".format(version)
+            )
+    return Release(
+        version, wheel, sdist, source, sha, affected, family, supported_pythons(archive), sdist_workers
+    )
+
+
+def survey(jobs=4):
+    """Every uvicorn release on PyPI, examined (downloads once, then reads the cache)."""
+    os.makedirs(CACHE, exist_ok=True)
+    python = venvs.ensure(DOWNLOADER[0], DOWNLOADER[1], with_patch=False).python
+    versions = pypi_versions()
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        return list(pool.map(lambda v: examine(v, python), versions))
+
+
+# -- the transformation -------------------------------------------------------------------------
+HELPER_PLAIN = '''\
+# Added by uvicorn-usr1-patch: reopen the log files on SIGUSR1 (logrotate) safely.
+# A signal handler runs between any two bytecodes, even inside BufferedWriter.flush
+# while a log line is half written, where closing the file fails ("reentrant call").
+# So the handler only schedules the worker's handle_usr1 on the running event loop.
+
+# Default action "stop the process": a worker has no use for the master's TTIN/TTOU.
+_STOPPED_BY_DEFAULT = frozenset(
+    getattr(signal, name)
+    for name in ("SIGTTIN", "SIGTTOU", "SIGTSTP")
+    if hasattr(signal, name)
+)
+
+
+def _reset_inherited_signal_handlers(){none}:
+    """Reset each signal whose handler is still the one of gunicorn's master."""
+    for signum in range(1, signal.NSIG):
+        try:
+            handler = signal.getsignal(signum)
+        except (ValueError, OSError):
+            continue
+        if isinstance(getattr(handler, "__self__", None), Arbiter):
+            if signum in _STOPPED_BY_DEFAULT:
+                signal.signal(signum, signal.SIG_IGN)
+            else:
+                signal.signal(signum, signal.SIG_DFL)
+
+
+def _running_loop(){any}:
+    """The event loop running in this thread, or None (asyncio and uvloop alike)."""
+    get = getattr(asyncio, "_get_running_loop", None)
+    return (get or asyncio.events._get_running_loop)()
+
+
+class DeferredReopen(object):
+    """SIGUSR1 handler: schedule one worker.handle_usr1 on the running event loop.
+
+    A burst of signals before the reopen has run coalesces into that one pending call;
+    a signal arriving while the reopen runs schedules another (a rename may follow it).
+    With no loop running (the worker is still booting), it reopens at once, as gunicorn
+    does.
+    """
+
+    def __init__(self, worker{any_arg}){none}:
+        self.worker = worker
+        self.pending_on = None  # the loop a reopen is scheduled on, if any
+
+    def __call__(self, signum{int_arg}, frame{any_arg}){none}:
+        loop = _running_loop()
+        if loop is None:
+            self.worker.handle_usr1(signum, frame)
+            return
+        if self.pending_on is loop:
+            return
+        self.pending_on = loop
+        try:
+            loop.call_soon_threadsafe(self.reopen)
+        except RuntimeError:  # the loop is closing: no callback will ever run
+            self.pending_on = None
+            self.worker.handle_usr1(signum, frame)
+
+    def reopen(self){none}:
+        self.pending_on = None
+        self.worker.handle_usr1(signal.SIGUSR1, None)
+
+
+'''
+
+INIT_SIGNALS_TAIL = """\
+        # Give back the handlers still inherited from gunicorn's master, then reopen
+        # the log files on SIGUSR1 (logrotate) from the event loop; the signal must not
+        # interrupt system calls.
+        _reset_inherited_signal_handlers()
+        signal.signal(signal.SIGUSR1, DeferredReopen(self))
+        signal.siginterrupt(signal.SIGUSR1, False)
+"""
+
+STDLIB = ("asyncio", "logging", "signal", "sys")
+ARBITER = "from gunicorn.arbiter import Arbiter\n"
+WORKER_IMPORT = "from gunicorn.workers.base import Worker\n"
+
+
+def _replace_once(text, old, new, what):
+    if text.count(old) != 1:
+        raise UnknownWorkersFile("expected exactly one {!r} ({})".format(old, what))
+    return text.replace(old, new)
+
+
+def _add_stdlib_imports(lines, names):
+    """Insert `import name` lines in the leading block of stdlib imports (or start one)."""
+    block = 0
+    while block < len(lines) and re.match(r"import ({})\n$".format("|".join(STDLIB)), lines[block]):
+        block += 1
+    present = {line.split()[1] for line in lines[:block]}
+    wanted = sorted(present | set(names))
+    new = ["import {}\n".format(n) for n in wanted]
+    if block == 0:
+        new.append("\n")
+    return new + lines[block:]
+
+
+def transform(source, family):
+    """Pristine workers.py text -> patched text, for a release of `family`."""
+    text = source
+    lines = text.splitlines(True)
+    lines = _add_stdlib_imports(lines, ["asyncio", "signal"])
+    text = "".join(lines)
+    if ARBITER not in text:
+        text = _replace_once(text, WORKER_IMPORT, ARBITER + WORKER_IMPORT, "gunicorn's Worker import")
+    if family.annotated:
+        if "from typing import Any\n" not in text:
+            raise UnknownWorkersFile("an annotated family without `from typing import Any`")
+        marks = {"none": " -> None", "any": " -> Any", "any_arg": ": Any", "int_arg": ": int"}
+    else:
+        marks = {"none": "", "any": "", "any_arg": "", "int_arg": ""}
+    helper = HELPER_PLAIN.format(**marks)
+    text = _replace_once(
+        text, "class UvicornWorker(Worker):\n", helper + "class UvicornWorker(Worker):\n", "class"
+    )
+    signature = "    def init_signals(self){}:\n".format(marks["none"])
+    if family.body == "pass":
+        text = _replace_once(
+            text, signature + "        pass\n", signature + INIT_SIGNALS_TAIL, "init_signals"
+        )
+    elif family.body == "reset":
+        loop = "        for s in self.SIGNALS:\n            signal.signal(s, signal.SIG_DFL)\n"
+        text = _replace_once(text, loop, loop + INIT_SIGNALS_TAIL, "init_signals' reset loop")
+    else:
+        raise ValueError(family.body)
+    return text
+
+
+def family_releases(releases, family):
+    return [r.version for r in releases if r.family == family]
+
+
+HEADER = """\
+uvicorn-usr1-patch: SIGUSR1 (logrotate) support for the gunicorn worker of uvicorn {version}
+
+Release:  uvicorn {version} (one of the releases {span} sharing this workers.py)
+Expects:  uvicorn/workers.py with sha256 {sha256}
+Problem:  {problem}
+Changes:  UvicornWorker.init_signals (UvicornH11Worker inherits it) gives back to the
+          default the signal handlers still inherited from gunicorn's master (TTIN/TTOU:
+          ignored), and installs a SIGUSR1 handler, with siginterrupt off, that schedules
+          the worker's handle_usr1 (reopen the log files) on the running event loop: a burst
+          of signals coalesces into one reopen; before the loop runs it reopens at once.
+Apply:    in site-packages, the directory holding uvicorn/:
+            cd "$(python -c 'import os, uvicorn; print(os.path.dirname(os.path.dirname(uvicorn.__file__)))')"
+            patch -p1 < uvicorn-{version}.diff
+          or at the root of an unpacked uvicorn-{version} sdist or vendored copy, the same
+          patch -p1 command. Restart gunicorn afterwards.
+Revert:   patch -p1 -R < uvicorn-{version}.diff   (patch refuses to apply it twice);
+          reinstalling uvicorn also reverts it, so apply it again after each reinstall.
+Generated by tools/make_patches.py (uvicorn-usr1-patch) from the PyPI files; do not edit.
+
+"""
+
+PROBLEMS = {
+    "pass": "init_signals is `pass`: the worker keeps the master's handlers, USR1 never\n"
+    "          reopens the worker's logs, which go on into the rotated file.",
+    "reset": "init_signals resets the signals to SIG_DFL: USR1 kills the worker; gunicorn\n"
+    "          boots a new one and in-flight requests are dropped.",
+}
+
+
+def render(release, releases):
+    source = release.workers.decode("utf-8")
+    if not source.endswith("\n"):
+        raise UnknownWorkersFile("uvicorn {}: workers.py lacks a final newline".format(release.version))
+    patched = transform(source, release.family)
+    same = family_releases(releases, release.family)
+    span = same[0] if len(same) == 1 else "{}-{}".format(same[0], same[-1])
+    header = HEADER.format(
+        version=release.version, span=span, sha256=release.sha256, problem=PROBLEMS[release.family.body]
+    )
+    diff = difflib.unified_diff(
+        source.splitlines(True), patched.splitlines(True), "a/" + WORKERS, "b/" + WORKERS, n=3
+    )
+    return header + "".join(diff)
+
+
+def patched_source(release):
+    return transform(release.workers.decode("utf-8"), release.family)
+
+
+def write_all(releases, out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    for release in releases:
+        if release.affected:
+            with open(
+                os.path.join(out_dir, "uvicorn-{}.diff".format(release.version)), "w", newline="\n"
+            ) as f:
+                f.write(render(release, releases))
+
+
+def check(releases):
+    """Differences between the committed patches/ and a fresh generation (empty: identical)."""
+    tmp = tempfile.mkdtemp(prefix="patches-check-")
+    try:
+        write_all(releases, tmp)
+        fresh = sorted(os.listdir(tmp))
+        committed = sorted(os.path.basename(p) for p in glob.glob(os.path.join(PATCHES, "*.diff")))
+        problems = ["missing from patches/: " + n for n in sorted(set(fresh) - set(committed))]
+        problems += ["not generated (stale): patches/" + n for n in sorted(set(committed) - set(fresh))]
+        for name in sorted(set(fresh) & set(committed)):
+            if not filecmp.cmp(os.path.join(tmp, name), os.path.join(PATCHES, name), shallow=False):
+                problems.append("differs from the generated file: patches/" + name)
+        return problems
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def describe(release):
+    if release.affected:
+        return "affected  {}  family {}".format(release.sha256[:12], release.family.name)
+    if release.wheel is None and release.sdist is None:
+        return "-         pip cannot prepare its sdist (broken setup.py): not installable"
+    if release.workers is None:
+        return "-         no uvicorn/workers.py"
+    return "-         {}  handles SIGUSR1".format(release.sha256[:12])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare patches/ with a fresh generation")
+    parser.add_argument("--list", action="store_true", help="print what was found for each release")
+    args = parser.parse_args(argv)
+    releases = survey()
+    if args.list:
+        for r in releases:
+            print("{:14} {}".format(r.version, describe(r)))
+        return 0
+    if args.check:
+        problems = check(releases)
+        for p in problems:
+            print(p)
+        print("patches/ is {}".format("out of date" if problems else "up to date"))
+        return 1 if problems else 0
+    for old in glob.glob(os.path.join(PATCHES, "*.diff")):
+        os.remove(old)
+    write_all(releases, PATCHES)
+    print("wrote {} diffs to {}".format(sum(r.affected for r in releases), PATCHES))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
