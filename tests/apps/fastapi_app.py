@@ -1,0 +1,36 @@
+"""The report's service, reduced: FastAPI with `GET /api/client?page_size=10&page=1`.
+
+Like the report's main.log, each request writes one line to an application
+logging.FileHandler at $APP_LOG; `sleep=SECONDS` keeps a request in flight (see matrix_app).
+"""
+
+import asyncio
+import logging
+import os
+
+from fastapi import FastAPI
+
+app_log = logging.getLogger("app")
+if os.environ.get("APP_LOG"):
+    handler = logging.FileHandler(os.environ["APP_LOG"])
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    app_log.addHandler(handler)
+    app_log.setLevel(logging.INFO)
+    app_log.propagate = False
+
+app = FastAPI()
+
+
+@app.get("/api/client")
+async def client(page_size: int = 10, page: int = 1, tag: str = "", sleep: float = 0.0):
+    query = "page_size={}&page={}&tag={}".format(page_size, page, tag)
+    if sleep:
+        app_log.info("begun %s&sleep=%s", query, sleep)
+        await asyncio.sleep(sleep)
+    app_log.info("served /api/client?%s pid=%d", query, os.getpid())
+    return {"page": page, "page_size": page_size, "items": [], "pid": os.getpid()}
+
+
+@app.get("/boot")
+async def boot():
+    return {"pid": os.getpid()}
