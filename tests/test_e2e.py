@@ -10,31 +10,10 @@ import os
 import pytest
 from stacks import STACKS, venv
 
-from tools.gunicorn_run import Gunicorn, Timeout, count_lines, wait_for
+from tools.gunicorn_run import Gunicorn, count_lines
 
 pytestmark = pytest.mark.e2e
 REOPEN_DEADLINE = 10  # seconds for every worker to hold the new file
-
-
-def rotate(server):
-    """What logrotate's create mode does to the access and app logs, then USR1 to the master."""
-    for path in (server.access_log, server.app_log):
-        os.rename(path, path + ".1")
-        open(path, "w").close()
-    server.usr1_master()
-
-
-def run_rotation(server):
-    """Requests, rotation, requests; returns the worker PIDs before and after."""
-    before = server.worker_pids()
-    server.requests(10, "before")
-    rotate(server)
-    try:
-        wait_for(lambda: server.workers_write_to(server.access_log), REOPEN_DEADLINE, what="reopen")
-    except Timeout:
-        pass  # the controls get here; the assertions below tell what happened
-    server.requests(10, "after")
-    return before, server.worker_pids()
 
 
 def assert_reopened(server, before, after):
@@ -59,7 +38,7 @@ def _after_start(error_log):
 @pytest.mark.parametrize("name", sorted(STACKS))
 def test_patched_rotation_moves_new_lines_to_new_file(name, tmp_path):
     with Gunicorn(venv(name), str(tmp_path), worker_class=STACKS[name][2]) as server:
-        before, after = run_rotation(server)
+        before, after = server.rotation_round(REOPEN_DEADLINE)
         assert_reopened(server, before, after)
 
 
@@ -67,7 +46,7 @@ def test_control_uvicorn_0_13_1_keeps_writing_into_the_rotated_file(tmp_path):
     """The reported bug: USR1 reaches the workers, but they never reopen."""
     env = {"UVICORN_USR1_PATCH": "0"}
     with Gunicorn(venv("uvicorn-0.13.1"), str(tmp_path), env=env) as server:
-        before, after = run_rotation(server)
+        before, after = server.rotation_round(REOPEN_DEADLINE)
         assert count_lines(server.access_log, "tag=after") == 0
         assert count_lines(server.access_log + ".1", "tag=after") == 10
         assert after == before
@@ -77,7 +56,7 @@ def test_control_uvicorn_0_18_3_kills_the_workers(tmp_path):
     """USR1 has its default action in the worker: gunicorn has to boot new ones."""
     env = {"UVICORN_USR1_PATCH": "0"}
     with Gunicorn(venv("uvicorn-0.18.3"), str(tmp_path), env=env) as server:
-        before, after = run_rotation(server)
+        before, after = server.rotation_round(REOPEN_DEADLINE)
         assert not set(before) & set(after), "the workers survived USR1"
 
 
@@ -102,5 +81,5 @@ def test_every_way_gunicorn_loads_the_worker(way, tmp_path):
             os.path.join(os.path.dirname(__file__), "apps", options["extra_args"][1]),
         ]
     with Gunicorn(venv("uvicorn-0.18.3"), str(tmp_path), **options) as server:
-        before, after = run_rotation(server)
+        before, after = server.rotation_round(REOPEN_DEADLINE)
         assert_reopened(server, before, after)

@@ -18,7 +18,7 @@ import zipfile
 import pytest
 
 from tools import make_patches, venvs
-from tools.gunicorn_run import Gunicorn, Timeout, count_lines, wait_for
+from tools.gunicorn_run import Gunicorn, count_lines
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DIFFS = sorted(glob.glob(os.path.join(make_patches.PATCHES, "uvicorn-*.diff")))
@@ -340,41 +340,6 @@ def test_diffed_worker_defers_and_coalesces_usr1(family, releases):
     assert report["calls_after_next"] == 2, report
 
 
-def rotate(server):
-    """logrotate's create mode on the access and app logs, then USR1 to the master by PID."""
-    for path in (server.access_log, server.app_log):
-        os.rename(path, path + ".1")
-        open(path, "w").close()
-    server.usr1_master()
-
-
-def holds_logs(server):
-    return server.workers_write_to(server.app_log) and server.workers_write_to(server.access_log)
-
-
-def run_rotation(server):
-    """Requests, rotation, requests; the worker PIDs before and after."""
-    # every worker up and holding both logs (a worker may still be loading the app)
-    wait_for(lambda: holds_logs(server), 30, what="every worker to open its logs")
-    before = server.worker_pids()
-    server.requests(10, "before")
-    wait_for(lambda: count_lines(server.app_log, "tag=before") == 10, 5, what="the app log lines")
-    rotate(server)
-    try:
-        wait_for(lambda: holds_logs(server), REOPEN_DEADLINE, what="every worker to reopen")
-    except Timeout:
-        pass  # the controls of 0.4-0.13.2 get here; the assertions tell what happened
-    server.requests(10, "after")
-    wait_for(
-        lambda: (
-            count_lines(server.app_log, "tag=after") + count_lines(server.app_log + ".1", "tag=after") == 10
-        ),
-        5,
-        what="the app log lines",
-    )
-    return before, server.worker_pids()
-
-
 def request_logs(server, release):
     """The logs the release writes a line per request to: the app's, and access.log from 0.10.0
     (before, uvicorn logged requests through gunicorn's error log)."""
@@ -390,7 +355,7 @@ def test_diffed_release_reopens_on_rotation_where_pristine_fails(family, release
     body = release.family.body
 
     with Gunicorn(pristine_venv(family), str(tmp_path / "pristine")) as server:
-        before, after = run_rotation(server)
+        before, after = server.rotation_round(REOPEN_DEADLINE)
         if body == "pass":  # USR1 ignored: every new line goes on into the rotated file
             for log in request_logs(server, release):
                 assert count_lines(log, "tag=after") == 0, log
@@ -400,7 +365,7 @@ def test_diffed_release_reopens_on_rotation_where_pristine_fails(family, release
             assert not set(before) & set(after), "the workers survived USR1"
 
     with Gunicorn(diffed_venv(family), str(tmp_path / "diffed")) as server:
-        before, after = run_rotation(server)
+        before, after = server.rotation_round(REOPEN_DEADLINE)
         logs = request_logs(server, release)
         for log in logs:
             assert count_lines(log, "tag=after") == 10, log

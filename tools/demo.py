@@ -3,61 +3,36 @@
 Python 3.8 (as reported; else the nearest this machine has), gunicorn 20.0.4,
 uvicorn[standard] 0.13.1 on uvloop + httptools, fastapi 0.62.0; two workers on 127.0.0.1.
 Ten requests, then the real logrotate binary with the report's configuration (create mode,
-compress, nodelaycompress, dateext...), whose postrotate sends USR1to the master's PID from
+compress, nodelaycompress, dateext...), whose postrotate sends USR1 to the master's PID from
 gunicorn's --pid file; then ten more requests. Run once with UVICORN_USR1_PATCH=0 and once
 with the patch, and print what happened to the lines.
 """
 
-import glob
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 
 from tools import venvs
 from tools.gunicorn_run import Gunicorn, Timeout, count_lines, open_inodes, wait_for
+from tools.logrotate_run import Logrotate
 
 REQUIREMENTS = ["gunicorn==20.0.4", "uvicorn[standard]==0.13.1", "uvloop==0.14.0", "fastapi==0.62.0"]
 PYTHONS = ["3.8", "3.7", "3.9", "3.6"]  # 0.13.1 with uvloop 0.14 wheels: 3.8 first, as reported
-
-# The report's /etc/logrotate.d/task_registry_center, with `killall -s USR1 gunicorn` replaced
-# by a signal to the master's PID (gunicorn relays it to its workers).
-LOGROTATE_CONF = """\
-{logdir}/*.log {{
-        size 1M
-        rotate 20
-        compress
-        nodelaycompress
-        dateformat -%Y-%m-%d-%s
-        dateext
-        missingok
-        notifempty
-        postrotate
-            kill -USR1 "$(cat {pidfile})"
-        endscript
-}}
-"""
-
-
-def logrotate():
-    return shutil.which("logrotate") or "/usr/sbin/logrotate"
 
 
 def run_once(venv, workdir, patch_on):
     logdir = os.path.join(workdir, "log")
     os.makedirs(logdir)
     env = {} if patch_on else {"UVICORN_USR1_PATCH": "0"}
-    server = Gunicorn(venv, workdir, env=env, app="report_app:app")
+    server = Gunicorn(venv, workdir, env=env, app="fastapi_app:app")
     server.access_log = os.path.join(logdir, "access.log")  # the report's --access-logfile log/access.log
     server.app_log = os.path.join(logdir, "main.log")
-    conf = os.path.join(workdir, "logrotate.conf")
-    with open(conf, "w") as f:
-        f.write(LOGROTATE_CONF.format(logdir=logdir, pidfile=server.pidfile))
+    # The report's stanza (tools/logrotate_run.py), its postrotate signalling the master's PID.
+    logrotate = Logrotate(workdir, [server.access_log, server.app_log], server.pidfile, mode="report")
     with server:
         pids_before = server.worker_pids()
         server.requests(10, "before")
-        subprocess.check_call([logrotate(), "-f", "-s", os.path.join(workdir, "state"), conf])
+        logrotate.rotate()
         try:
             wait_for(lambda: server.workers_write_to(server.access_log), 10, what="the workers to reopen")
         except Timeout:
@@ -72,7 +47,7 @@ def run_once(venv, workdir, patch_on):
                     seen.add(inode)  # both workers share the one deleted file
                     into_deleted += count_lines("/proc/{}/fd/{}".format(pid, fd), "tag=after")
         pids_after = server.worker_pids()
-    gz = glob.glob(os.path.join(logdir, "access.log-*.gz"))
+    gz = [p for p in logrotate.rotated(server.access_log) if p.endswith(".gz")]
     return {
         "new access.log: lines after rotation": count_lines(server.access_log, "tag=after"),
         "rotated access.log-<date>.gz: lines": sum(count_lines(p, "GET /api/client") for p in gz),

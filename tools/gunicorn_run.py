@@ -174,6 +174,11 @@ class Gunicorn(object):
             raise AssertionError("a worker failed to boot:\n" + errors[-3000:])
         if len(self.worker_pids()) != self.workers:
             return False
+        # Every worker holds the app's log, opened when it imported the app: it is past
+        # init_signals (gunicorn calls it before load_wsgi). Until then a USR1 reaches the
+        # handler inherited from the master and is dropped, patched or not.
+        if not self.workers_write_to(self.app_log):
+            return False
         try:
             return self.get("/boot")[0] in (200, 404)  # any answer from the app will do
         except OSError:
@@ -237,6 +242,41 @@ class Gunicorn(object):
         """What `killall -USR1 gunicorn` does, done by PID: the master and every worker."""
         for pid in [self.proc.pid] + self.worker_pids():
             os.kill(pid, signal.SIGUSR1)
+
+    def rename_logs_and_usr1(self):
+        """logrotate's create mode, by hand, on the access and app logs; USR1 to the master."""
+        for path in (self.access_log, self.app_log):
+            os.rename(path, path + ".1")
+            open(path, "w").close()
+        self.usr1_master()
+
+    def rotation_round(self, reopen_deadline=10):
+        """10 requests, rename + USR1, wait for the reopen, 10 requests; PIDs before, after.
+
+        A worker that never reopens (the controls) just makes the wait run out: what the
+        caller asserts about the files tells what happened.
+        """
+        before = self.worker_pids()
+        self.requests(10, "before")
+        wait_for(lambda: count_lines(self.app_log, "tag=before") == 10, 5, what="the app log lines")
+        self.rename_logs_and_usr1()
+        try:
+            wait_for(
+                lambda: self.workers_write_to(self.access_log) and self.workers_write_to(self.app_log),
+                reopen_deadline,
+                what="every worker to reopen",
+            )
+        except Timeout:
+            pass
+        self.requests(10, "after")
+        wait_for(
+            lambda: (
+                count_lines(self.app_log, "tag=after") + count_lines(self.app_log + ".1", "tag=after") == 10
+            ),
+            5,
+            what="the app log lines",
+        )
+        return before, self.worker_pids()
 
     def workers_write_to(self, path):
         pids = self.worker_pids()

@@ -437,17 +437,6 @@ def _gunicorn(venv, cell, workdir, patched):
     return Gunicorn(venv, workdir, worker_class=cell["worker"], app=cell["app"], env=env)
 
 
-def _wait_workers_ready(gunicorn):
-    """Every worker has run its init_signals: it holds app.log, opened by the app's import.
-
-    gunicorn's Worker.init_process calls init_signals() before load_wsgi(), and the master's
-    "booted" check only needs one worker to answer. A USR1 that reaches a worker still
-    importing gets the handler inherited from the master and is dropped, patched or not, so
-    the scenarios start once every worker is past that point.
-    """
-    wait_for(lambda: gunicorn.workers_write_to(gunicorn.app_log), 60, 0.05, "every worker to import the app")
-
-
 def _reopened(gunicorn, access):
     """Master and every worker hold the files now at the log paths (i.e. they reopened)."""
     master = gunicorn.master_pid
@@ -514,7 +503,6 @@ def scenario_rotate(venv, cell, workdir, patched, mode="report", before=10, afte
     gunicorn = _gunicorn(venv, cell, workdir, patched)
     result = {"scenario": mode, "patched": patched}
     with gunicorn:
-        _wait_workers_ready(gunicorn)
         pids_before = gunicorn.worker_pids()
         first = sequential(gunicorn, "before", before)
         access = _access_file(gunicorn, [t for t, _ in first.ok])
@@ -614,7 +602,6 @@ def scenario_storm(venv, cell, workdir, patched, mode="numbered", rotations=50, 
     gunicorn = _gunicorn(venv, cell, workdir, patched)
     result = {"scenario": mode, "patched": patched, "rotations": rotations}
     with gunicorn:
-        _wait_workers_ready(gunicorn)
         pids_before = gunicorn.worker_pids()
         first = sequential(gunicorn, "warm", 3)
         access = _access_file(gunicorn, [t for t, _ in first.ok])
