@@ -102,7 +102,7 @@ def importtime_us(ours, runs=5):
         total = 0
         for line in out.stderr.decode().splitlines():
             parts = [p.strip() for p in line.split("|")]
-            if len(parts) == 3 and parts[2].startswith("uvicorn_usr1_patch"):
+            if len(parts) == 3 and parts[2].lstrip("_").startswith("uvicorn_usr1_patch"):
                 total += int(parts[0].split(":")[1])
         values.append(total)
     return common.median(values)
