@@ -5,16 +5,9 @@ request also writes one line through an application logging.FileHandler (like th
 main.log) when APP_LOG names a file, so the tests can see that it is reopened too.
 """
 
-import logging
 import os
 
-app_log = logging.getLogger("app")
-if os.environ.get("APP_LOG"):
-    handler = logging.FileHandler(os.environ["APP_LOG"])
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    app_log.addHandler(handler)
-    app_log.setLevel(logging.INFO)
-    app_log.propagate = False
+from applog import app_log
 
 
 class App(object):

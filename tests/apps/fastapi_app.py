@@ -5,18 +5,10 @@ logging.FileHandler at $APP_LOG; `sleep=SECONDS` keeps a request in flight (see 
 """
 
 import asyncio
-import logging
 import os
 
+from applog import app_log
 from fastapi import FastAPI
-
-app_log = logging.getLogger("app")
-if os.environ.get("APP_LOG"):
-    handler = logging.FileHandler(os.environ["APP_LOG"])
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    app_log.addHandler(handler)
-    app_log.setLevel(logging.INFO)
-    app_log.propagate = False
 
 app = FastAPI()
 
