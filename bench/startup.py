@@ -28,7 +28,7 @@ ENV = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k !
 
 FIND_SPEC = r"""
 import timeit
-from _uvicorn_usr1_patch import UvicornWorkerFinder
+from uvicorn_usr1_patch_hook import UvicornWorkerFinder
 finder = UvicornWorkerFinder()
 def empty(fullname, path=None, target=None):
     return None
@@ -102,7 +102,7 @@ def importtime_us(ours, runs=5):
         total = 0
         for line in out.stderr.decode().splitlines():
             parts = [p.strip() for p in line.split("|")]
-            if len(parts) == 3 and parts[2].lstrip("_").startswith("uvicorn_usr1_patch"):
+            if len(parts) == 3 and parts[2].startswith("uvicorn_usr1_patch"):
                 total += int(parts[0].split(":")[1])
         values.append(total)
     return common.median(values)

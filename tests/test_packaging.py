@@ -45,7 +45,7 @@ import json, sys
 ours = [f for f in sys.meta_path if getattr(f, "uvicorn_usr1_patch", False)]
 out = {
     "finders": [type(f).__module__ + "." + type(f).__name__ for f in ours],
-    "loaded_at_start": sorted(m for m in sys.modules if m.lstrip("_").split(".")[0] == "uvicorn_usr1_patch"),
+    "loaded_at_start": sorted(m for m in sys.modules if m.startswith("uvicorn_usr1_patch")),
 }
 import uvicorn.workers
 from uvicorn_usr1_patch import worker_patch
@@ -210,7 +210,7 @@ def test_wheel_has_pth_at_root_and_in_record_and_the_diffs(dists, source, diffs)
         assert pth == f.read()
     assert "{},{},{}".format(PTH, _record_hash(pth), len(pth)) in record.splitlines()
     assert not [n for n in names if n.endswith(".pth") and n != PTH]
-    assert "_uvicorn_usr1_patch.py" in names  # the one module the .pth imports
+    assert "uvicorn_usr1_patch_hook.py" in names  # the one module the .pth imports
     for diff in diffs:
         assert "uvicorn_usr1_patch/patches/" + diff in names
     assert not [n for n in names if n.startswith(("tests/", "tools/", "patches/"))]
@@ -304,8 +304,8 @@ def test_install_hook_uninstall(python_minor, mode, source, dists, diffs, fake_u
     proc = _run([venv.python, "-c", CHECK_HOOK], cwd=where, env=_env(PYTHONPATH=fake_uvicorn))
     assert proc.stderr == ""
     seen = json.loads(proc.stdout)
-    assert seen["finders"] == ["_uvicorn_usr1_patch.UvicornWorkerFinder"]
-    assert seen["loaded_at_start"] == ["_uvicorn_usr1_patch"]
+    assert seen["finders"] == ["uvicorn_usr1_patch_hook.UvicornWorkerFinder"]
+    assert seen["loaded_at_start"] == ["uvicorn_usr1_patch_hook"]
     assert seen["patched"] is True
     package_dir = os.path.dirname(seen["package_file"])
     if mode == "editable":
@@ -354,7 +354,7 @@ def test_setup_py_develop_directly(python_minor, source, tmp_path):
     _run([venv.python, "setup.py", "-q", "develop"], cwd=tree)
     assert os.path.isfile(os.path.join(site_packages, PTH))
     seen = json.loads(_run([venv.python, "-c", CHECK_START], cwd=where).stdout)
-    assert seen["finders"] == ["_uvicorn_usr1_patch.UvicornWorkerFinder"]
+    assert seen["finders"] == ["uvicorn_usr1_patch_hook.UvicornWorkerFinder"]
     if os.path.exists(os.path.join(site_packages, "uvicorn-usr1-patch.egg-link")):
         _run([venv.python, "setup.py", "-q", "develop", "--uninstall"], cwd=tree)
     else:

@@ -19,9 +19,9 @@ from tools import venvs  # tests/conftest.py puts the checkout on sys.path
 REPO = venvs.REPO
 
 PTH = "uvicorn_usr1_patch.pth"
-OURS = {"_uvicorn_usr1_patch"}
+OURS = {"uvicorn_usr1_patch_hook"}
 OLDEST, NEWEST = "3.6", "3.13"
-FINDER = "_uvicorn_usr1_patch.UvicornWorkerFinder"
+FINDER = "uvicorn_usr1_patch_hook.UvicornWorkerFinder"
 
 # A gunicorn-like base worker and a UvicornWorker as uvicorn 0.4-0.13 had it (init_signals does
 # nothing), counting calls so a test sees the original ran exactly once under the patch.
@@ -80,7 +80,7 @@ def layers(cls):
 
 def report(**extra):
     extra.setdefault("finders", ours())
-    ours_loaded = [m for m in sys.modules if m.lstrip("_").split(".")[0] == "uvicorn_usr1_patch"]
+    ours_loaded = [m for m in sys.modules if m.startswith("uvicorn_usr1_patch")]
     extra.setdefault("loaded", sorted(ours_loaded))
     print(json.dumps(extra))
 
@@ -157,7 +157,7 @@ def make_env(tmp_path):
                 os.path.join(env.site_packages, "uvicorn_usr1_patch"),
                 ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
             )
-            shutil.copy(os.path.join(REPO, "_uvicorn_usr1_patch.py"), env.site_packages)
+            shutil.copy(os.path.join(REPO, "uvicorn_usr1_patch_hook.py"), env.site_packages)
         if pth:
             shutil.copy(os.path.join(REPO, PTH), env.site_packages)
         made.append(env)
@@ -250,9 +250,9 @@ def test_opt_out_loads_nothing_of_ours(python_minor, value, make_env, fakes):
     env = make_env(python_minor)
     seen, proc = env.report(
         """
-        at_start = ours(), sorted(m for m in sys.modules if m.lstrip("_").startswith("uvicorn_usr1_patch"))
+        at_start = ours(), sorted(m for m in sys.modules if m.startswith("uvicorn_usr1_patch"))
         import uvicorn.workers
-        after_import = sorted(m for m in sys.modules if m.lstrip("_").startswith("uvicorn_usr1_patch"))
+        after_import = sorted(m for m in sys.modules if m.startswith("uvicorn_usr1_patch"))
         import uvicorn_usr1_patch
         report(at_start=at_start, after_import=after_import, install=uvicorn_usr1_patch.install())
         """,
@@ -342,7 +342,7 @@ def test_target_imported_before_the_hook_is_patched_at_once(python_minor, how, m
         sys.path[:0] = sys.argv[3:]
         import uvicorn.workers
         cls = uvicorn.workers.UvicornWorker
-        assert "uvicorn_usr1_patch" not in sys.modules and "_uvicorn_usr1_patch" not in sys.modules
+        assert "uvicorn_usr1_patch" not in sys.modules and "uvicorn_usr1_patch_hook" not in sys.modules
         if how == "pth":
             import site
             site.addsitedir(site_dir)

@@ -21,7 +21,7 @@ VENVS = os.environ.get("UVICORN_USR1_PATCH_VENVS", os.path.expanduser("~/.cache/
 # In every venv: gunicorn < 21 imports pkg_resources, which setuptools 81 removed.
 BASE = ["pip", "setuptools<70"]
 SOURCES = ["setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in"]
-SOURCES += ["uvicorn_usr1_patch.pth", "_uvicorn_usr1_patch.py"]
+SOURCES += ["uvicorn_usr1_patch.pth", "uvicorn_usr1_patch_hook.py"]
 
 
 def pyenv_root():

@@ -1,6 +1,6 @@
 """Make gunicorn's UvicornWorker reopen its log files on SIGUSR1, from the event loop.
 
-The start-up hook itself is the top-level module ``_uvicorn_usr1_patch`` (imported by
+The start-up hook itself is the top-level module ``uvicorn_usr1_patch_hook`` (imported by
 ``uvicorn_usr1_patch.pth``); this package is imported only when uvicorn's worker module is,
 or when install() or the command line is used.
 """
@@ -49,16 +49,16 @@ def install():
     """
     if not enabled():
         return False
-    import _uvicorn_usr1_patch
+    import uvicorn_usr1_patch_hook
 
-    return _uvicorn_usr1_patch.install_hook()
+    return uvicorn_usr1_patch_hook.install_hook()
 
 
 def uninstall():
     """Remove the import hook and restore every patched UvicornWorker (for tests)."""
-    import _uvicorn_usr1_patch
+    import uvicorn_usr1_patch_hook
 
-    _uvicorn_usr1_patch.remove_hook()
+    uvicorn_usr1_patch_hook.remove_hook()
     if "uvicorn_usr1_patch.worker_patch" in sys.modules:
         from uvicorn_usr1_patch import worker_patch
 
