@@ -16,6 +16,7 @@ import glob
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -78,10 +79,10 @@ def handler_rows(records, rounds):
         rows.append(
             [
                 minor,
-                "{:.0f}".format(common.median(plain)),
-                "{:.0f}".format(common.median(watched)),
-                "{:.3f}".format(common.median(ratios)),
-                "{:.2f}".format((1 / common.median(watched) - 1 / common.median(plain)) * 1e6),
+                "{:.0f}".format(statistics.median(plain)),
+                "{:.0f}".format(statistics.median(watched)),
+                "{:.3f}".format(statistics.median(ratios)),
+                "{:.2f}".format((1 / statistics.median(watched) - 1 / statistics.median(plain)) * 1e6),
             ]
         )
     return rows
@@ -134,7 +135,7 @@ def copytruncate_row(duration, interval):
             "{:.1f}".format(lost / max(1, len(costs) - failures)),
             "{:.3%}".format(lost / max(1, len(ok))),
             dup,
-            "{:.1f}".format(common.median(costs) * 1000),
+            "{:.1f}".format(statistics.median(costs) * 1000),
         ]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

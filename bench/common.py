@@ -64,14 +64,6 @@ def table(headers, rows):
     return "\n".join(lines)
 
 
-def median(values):
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2.0
-
-
 def percentile(values, q):
     """Nearest-rank percentile; None entries (never happened) sort last, as infinity."""
     ordered = sorted(values, key=lambda v: float("inf") if v is None else v)

@@ -13,6 +13,7 @@ an empty function with the same signature.
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -81,7 +82,7 @@ def timed_rounds(trio, code, rounds):
 
 
 def paired(times, name):
-    return common.median([a / b for a, b in zip(times[name], times["none"])])
+    return statistics.median([a / b for a, b in zip(times[name], times["none"])])
 
 
 def added_modules(ours, none):
@@ -105,7 +106,7 @@ def importtime_us(ours, runs=5):
             if len(parts) == 3 and parts[2].startswith("uvicorn_usr1_patch"):
                 total += int(parts[0].split(":")[1])
         values.append(total)
-    return common.median(values)
+    return statistics.median(values)
 
 
 def main(argv=None):
@@ -147,7 +148,7 @@ def main(argv=None):
         )
         pass_t, pass_c = timed_rounds(trio, "pass", args.rounds_pass)
         fast_t, fast_c = timed_rounds(trio, "import fastapi", args.rounds_fastapi)
-        ms = lambda ts: "{:.1f}".format(common.median(ts) * 1000)  # noqa: E731
+        ms = lambda ts: "{:.1f}".format(statistics.median(ts) * 1000)  # noqa: E731
         rows.append(
             [
                 "{} (fastapi {}, wrapt {})".format(minor, versions["fastapi"], versions["wrapt"]),
