@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 BOOT = $(shell ./tools/bootstrap.sh)
 
-.PHONY: demo test lint matrix bench
+.PHONY: demo test lint matrix bench bench-quick
 
 demo:  ## reproduce the reported bug with the patch off, then show it fixed
 	$(BOOT) -m tools.demo
@@ -13,3 +13,12 @@ lint:
 
 test: lint  ## every test, as .ci/run runs them
 	PY=$(BOOT); PATH="$$(dirname $$PY):$$PATH" $$PY -m pytest --durations=20 tests
+
+BENCHES = storm startup request_path alternatives
+
+bench-quick:  ## every bench script in its --quick mode, one after the other: CI fails if one crashes
+	PY=$(BOOT); for b in $(BENCHES); do "$$PY" bench/$$b.py --quick || exit 1; done
+
+bench:  ## the full benches, one at a time, each saved to bench/results/NAME.txt (about 20 min)
+	PY=$(BOOT); for b in $(BENCHES); do \
+		"$$PY" bench/$$b.py | tee bench/results/$$b.txt; [ "$${PIPESTATUS[0]}" -eq 0 ] || exit 1; done

@@ -14,6 +14,8 @@ if REPO not in sys.path:
 from tools import venvs  # noqa: E402
 
 BENCH_APPS = os.path.join(REPO, "bench", "apps")
+# The Pythons the per-Python benches (startup, alternatives) measure: one missing fails the run.
+PYTHONS = ["3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
 
 
 def raise_priority(increment=-10):
@@ -26,6 +28,18 @@ def raise_priority(increment=-10):
         return os.nice(increment)
     except OSError:
         return os.nice(0)
+
+
+def commit():
+    """The commit these results are made at, with `+dirty` when the checkout differs from it."""
+    try:
+        head = subprocess.check_output(["git", "-C", REPO, "rev-parse", "HEAD"], universal_newlines=True)
+        dirty = subprocess.check_output(
+            ["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"], universal_newlines=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return head.strip() + ("+dirty" if dirty.strip() else "")
 
 
 def machine_header(title):
@@ -49,6 +63,7 @@ def machine_header(title):
             ),
             "# driver Python {}; pyenv Pythons: {}".format(platform.python_version(), pythons),
             "# command: python " + " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]),
+            "# commit: " + commit(),
         ]
     )
 

@@ -1,4 +1,4 @@
-"""Start-up cost of the .pth, on every Python 3.x under $(pyenv root)/versions: `python bench/startup.py`.
+"""Start-up cost of the .pth on Pythons 3.6-3.13 (pyenv's): `python bench/startup.py`.
 
 Three venvs per Python with the same requirements (fastapi, wrapt): `ours` (this package
 installed, so its .pth runs at every start), `none` (without it) and `wrapt-pth` (without it,
@@ -8,7 +8,8 @@ round by round; the table gives medians of wall time and the median of the per-r
 ours/none and wrapt-pth/none. Also: the modules present after start in ours but not in none,
 the .pth's own `-X importtime` (self time of uvicorn_usr1_patch* lines, 3.7+), and the import
 hook's fast path: ns per `find_spec("json")` call on our finder (timeit, in process) next to
-an empty function with the same signature.
+an empty function with the same signature. `--quick` (CI): 2 / 1 rounds, same tables (under a
+minute once the venvs exist). Exit 1 when a Python's venvs cannot be made (its row says so).
 """
 
 import argparse
@@ -28,12 +29,12 @@ WRAPT_PTH = "bench_import_wrapt.pth"
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "UVICORN_USR1_PATCH"}
 
 FIND_SPEC = r"""
-import timeit
+import sys, timeit
 from uvicorn_usr1_patch_hook import UvicornWorkerFinder
 finder = UvicornWorkerFinder()
 def empty(fullname, path=None, target=None):
     return None
-n = 200000
+n = int(sys.argv[1])
 ours = min(timeit.repeat("f('json')", globals={"f": finder.find_spec}, number=n, repeat=7)) / n
 base = min(timeit.repeat("f('json')", globals={"f": empty}, number=n, repeat=7)) / n
 print(ours * 1e9, base * 1e9)
@@ -113,21 +114,30 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds-pass", type=int, default=40)
     parser.add_argument("--rounds-fastapi", type=int, default=20)
-    parser.add_argument("--pythons", default="", help="comma-separated minors (default: every 3.x)")
+    parser.add_argument("--pythons", default="", help="comma-separated minors (default: 3.6-3.13)")
+    parser.add_argument("--importtime-runs", type=int, default=5)
+    parser.add_argument("--find-spec-calls", type=int, default=200000, help="per timeit repeat (7)")
+    parser.add_argument(
+        "--quick", action="store_true", help="CI: 2 / 1 rounds, 1 importtime run, 20000 calls"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds_pass, args.rounds_fastapi, args.importtime_runs, args.find_spec_calls = 2, 1, 1, 20000
     common.raise_priority()
+    started = time.monotonic()
     print(
         common.machine_header("start-up cost of the .pth (ours) vs none vs a .pth importing wrapt"),
         flush=True,
     )
-    minors = [m for m in args.pythons.split(",") if m] or sorted(venvs.pythons(), key=venvs._version_key)
-    rows, extras = [], []
+    minors = [m for m in args.pythons.split(",") if m] or common.PYTHONS
+    rows, extras, failed = [], [], False
     for minor in minors:
         try:
             trio = make_venvs(minor)
         except Exception as exc:
             reason = getattr(exc, "output", "") or str(exc)
-            rows.append([minor, "cannot install: " + reason.strip().splitlines()[-1][:80]] + [""] * 10)
+            rows.append([minor, "cannot install: " + reason.strip().splitlines()[-1][:80]] + [""] * 9)
+            failed = True
             continue
         ours, none = trio[0][1], trio[1][1]
         # (Venv.versions needs importlib.metadata or pkg_resources: a 3.6 venv may have neither)
@@ -164,9 +174,18 @@ def main(argv=None):
                 "{:.3f}".format(paired(fast_t, "wrapt-pth")),
             ]
         )
-        spec = subprocess.run([ours.python, "-c", FIND_SPEC], env=ENV, check=True, stdout=subprocess.PIPE)
+        spec = subprocess.run(
+            [ours.python, "-c", FIND_SPEC, str(args.find_spec_calls)],
+            env=ENV,
+            check=True,
+            stdout=subprocess.PIPE,
+        )
         ns_ours, ns_empty = (float(v) for v in spec.stdout.split())
-        it = "{:.0f}".format(importtime_us(ours)) if venvs._version_key(minor) >= (3, 7) else "n/a (3.6)"
+        it = (
+            "{:.0f}".format(importtime_us(ours, args.importtime_runs))
+            if venvs._version_key(minor) >= (3, 7)
+            else "n/a (3.6)"
+        )
         extras.append(
             [
                 minor,
@@ -213,7 +232,8 @@ def main(argv=None):
             extras,
         )
     )
-    return 0
+    print("# total {:.0f} s".format(time.monotonic() - started))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
