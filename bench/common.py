@@ -31,11 +31,14 @@ def raise_priority(increment=-10):
 
 
 def commit():
-    """The commit these results are made at, with `+dirty` when the checkout differs from it."""
+    """The commit these results are made at, `+dirty` when the checkout's code differs from it."""
     try:
         head = subprocess.check_output(["git", "-C", REPO, "rev-parse", "HEAD"], universal_newlines=True)
         dirty = subprocess.check_output(
-            ["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"], universal_newlines=True
+            # text (README, the results themselves) does not change what is measured
+            ["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!*.md"]
+            + [":!bench/results"],
+            universal_newlines=True,
         )
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"

@@ -72,7 +72,7 @@ def compare(venv, rounds, seconds):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--releases", default=",".join(RELEASES))
     parser.add_argument("--quick", action="store_true", help="CI: --rounds 2 --seconds 0.5")

@@ -1,15 +1,17 @@
 """Start-up cost of the .pth on Pythons 3.6-3.13 (pyenv's): `python bench/startup.py`.
 
-Three venvs per Python with the same requirements (fastapi, wrapt): `ours` (this package
-installed, so its .pth runs at every start), `none` (without it) and `wrapt-pth` (without it,
-plus a one-line .pth doing `import wrapt`, the reference for a .pth that imports its patcher at
-start). `python -c pass` and `python -c "import fastapi"` are run in the three, in rotating order
-round by round; the table gives medians of wall time and the median of the per-round ratios
-ours/none and wrapt-pth/none. Also: the modules present after start in ours but not in none,
-the .pth's own `-X importtime` (self time of uvicorn_usr1_patch* lines, 3.7+), and the import
-hook's fast path: ns per `find_spec("json")` call on our finder (timeit, in process) next to
-an empty function with the same signature. `--quick` (CI): 2 / 1 rounds, same tables (under a
-minute once the venvs exist). Exit 1 when a Python's venvs cannot be made (its row says so).
+Four venvs per Python with the same requirements (fastapi, wrapt): `ours` (this package
+installed, so its .pth runs at every start), `none` (without it), `empty-pth` (without it, plus a
+one-line .pth importing an empty module from site-packages: the floor any .pth that imports
+something pays) and `wrapt-pth` (without it, plus a one-line .pth doing `import wrapt`, the
+reference for a .pth that imports its patcher at start). `python -c pass` and
+`python -c "import fastapi"` are run in the four, in rotating order round by round; the table
+gives medians of wall time and the median of the per-round ratios to `none`. Also: the modules
+present after start in ours but not in none, the .pth's own `-X importtime` (self time of
+uvicorn_usr1_patch* lines, 3.7+), and the import hook's fast path: ns per `find_spec("json")`
+call on our finder (timeit, in process) next to an empty function with the same signature.
+`--quick` (CI): 2 / 1 rounds, same tables (under a minute once the venvs exist). Exit 1 when
+a Python's venvs cannot be made (its row says so).
 """
 
 import argparse
@@ -26,6 +28,7 @@ from tools import venvs  # noqa: E402
 
 REQUIREMENTS = ["fastapi", "wrapt"]
 WRAPT_PTH = "bench_import_wrapt.pth"
+EMPTY_PTH, EMPTY_MODULE = "bench_import_empty.pth", "bench_empty_module.py"
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "UVICORN_USR1_PATCH"}
 
 FIND_SPEC = r"""
@@ -57,24 +60,32 @@ def wall(python, code):
     return elapsed, usage.ru_utime + usage.ru_stime
 
 
+def _write(venv, name, text):
+    path = os.path.join(venv.site_packages(), name)
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write(text)
+
+
 def make_venvs(minor):
     ours = venvs.ensure(minor, REQUIREMENTS, with_patch=True)
     none = venvs.ensure(minor, REQUIREMENTS, with_patch=False)
-    # same contents as `none` ("pip" is always installed), a venv of its own for the extra .pth
+    # same contents as `none` (pip and setuptools are always installed: venvs.BASE), each
+    # a venv of its own for its extra .pth
+    empty = venvs.ensure(minor, REQUIREMENTS + ["setuptools"], with_patch=False)
+    _write(empty, EMPTY_MODULE, "")
+    _write(empty, EMPTY_PTH, "import bench_empty_module\n")
     ref = venvs.ensure(minor, REQUIREMENTS + ["pip"], with_patch=False)
-    pth = os.path.join(ref.site_packages(), WRAPT_PTH)
-    if not os.path.exists(pth):
-        with open(pth, "w") as f:
-            f.write("import wrapt\n")
-    return [("ours", ours), ("none", none), ("wrapt-pth", ref)]
+    _write(ref, WRAPT_PTH, "import wrapt\n")
+    return [("ours", ours), ("none", none), ("empty-pth", empty), ("wrapt-pth", ref)]
 
 
-def timed_rounds(trio, code, rounds):
+def timed_rounds(arms, code, rounds):
     """({name: [wall s]}, {name: [cpu s]}), the venvs run in a rotating order each round."""
-    walls = {name: [] for name, _ in trio}
-    cpus = {name: [] for name, _ in trio}
+    walls = {name: [] for name, _ in arms}
+    cpus = {name: [] for name, _ in arms}
     for r in range(rounds):
-        order = trio[r % len(trio) :] + trio[: r % len(trio)]
+        order = arms[r % len(arms) :] + arms[: r % len(arms)]
         for name, venv in order:
             w, c = wall(venv.python, code)
             walls[name].append(w)
@@ -126,20 +137,22 @@ def main(argv=None):
     common.raise_priority()
     started = time.monotonic()
     print(
-        common.machine_header("start-up cost of the .pth (ours) vs none vs a .pth importing wrapt"),
+        common.machine_header(
+            "start-up cost of the .pth (ours) vs none, a .pth importing an empty module, one importing wrapt"
+        ),
         flush=True,
     )
     minors = [m for m in args.pythons.split(",") if m] or common.PYTHONS
     rows, extras, failed = [], [], False
     for minor in minors:
         try:
-            trio = make_venvs(minor)
+            arms = make_venvs(minor)
         except Exception as exc:
             reason = getattr(exc, "output", "") or str(exc)
-            rows.append([minor, "cannot install: " + reason.strip().splitlines()[-1][:80]] + [""] * 9)
+            rows.append([minor, "cannot install: " + reason.strip().splitlines()[-1][:80]] + [""] * 10)
             failed = True
             continue
-        ours, none = trio[0][1], trio[1][1]
+        ours, none = arms[0][1], arms[1][1]
         # (Venv.versions needs importlib.metadata or pkg_resources: a 3.6 venv may have neither)
         versions = dict(
             zip(
@@ -156,8 +169,8 @@ def main(argv=None):
                 .split(),
             )
         )
-        pass_t, pass_c = timed_rounds(trio, "pass", args.rounds_pass)
-        fast_t, fast_c = timed_rounds(trio, "import fastapi", args.rounds_fastapi)
+        pass_t, pass_c = timed_rounds(arms, "pass", args.rounds_pass)
+        fast_t, fast_c = timed_rounds(arms, "import fastapi", args.rounds_fastapi)
         ms = lambda ts: "{:.1f}".format(statistics.median(ts) * 1000)  # noqa: E731
         rows.append(
             [
@@ -166,6 +179,7 @@ def main(argv=None):
                 ms(pass_t["ours"]),
                 "{:.3f}".format(paired(pass_t, "ours")),
                 "{:.3f}".format(paired(pass_c, "ours")),
+                "{:.3f}".format(paired(pass_t, "empty-pth")),
                 "{:.3f}".format(paired(pass_t, "wrapt-pth")),
                 ms(fast_t["none"]),
                 ms(fast_t["ours"]),
@@ -205,6 +219,7 @@ def main(argv=None):
                 "pass ours ms",
                 "pass ours/none",
                 "pass ours/none CPU",
+                "pass empty-pth/none",
                 "pass wrapt-pth/none",
                 "fastapi none ms",
                 "fastapi ours ms",
