@@ -6,9 +6,10 @@ side by side; bench/loadclient.py (8 keep-alive connections, renewed every 50 re
 workers serve) loads one, then the other, in alternating order, `--seconds` each, `--rounds`
 times, after a 1 s warm-up each; no signal is sent. Short alternated slices keep other jobs on
 the machine from landing on one arm. The patch adds no code to the request path (it wraps the
-worker's `init_signals`, which runs once at boot, and its import hook is asked only on imports),
-so the expected ratio is 1; what the table shows is how finely this machine can measure it: the
-median of the per-round ratios patched/unpatched and their quartiles. The median req/s of all
+worker's `init_signals`, which runs once at boot, and its `notify`, which uvicorn's main loop calls
+once per gunicorn `--timeout`; its import hook is asked only on imports), so the expected ratio
+is 1; what the table shows is how finely this machine can measure it: the median of the
+per-round ratios patched/unpatched and their quartiles. The median req/s of all
 slices is there for scale only: single slices vary far more than the two arms differ.
 `--quick` (CI): 2 rounds of 0.5 s, same table (about 20 s).
 """
