@@ -251,7 +251,7 @@ def render(report):
     for p in report["processes"]:
         if p["role"] == "worker" and p["kind"] not in explained:
             explained.add(p["kind"])
-            lines.append("  {}: USR1={}: {}".format(p["kind"], p["usr1"], p["meaning"]))
+            lines.append("  {}: {}".format(p["kind"], p["meaning"]))
             if p["note"]:
                 lines.append("    note: " + p["note"])
     for warning in report.get("warnings", []):
@@ -276,7 +276,9 @@ def render_logrotate(review):
             )
         )
     for f in review["findings"]:
-        lines.append("  PROBLEM {} ({}): {}".format(f["problem"], procfs.escape(f["where"]), procfs.escape(f["text"])))
+        lines.append(
+            "  PROBLEM {} ({}): {}".format(f["problem"], procfs.escape(f["where"]), procfs.escape(f["text"]))
+        )
         lines.append("    fix: " + procfs.escape(f["fix"]))
     if not review["findings"]:
         lines.append("logrotate: OK: nothing in it loses lines or breaks the reopen")
@@ -303,7 +305,10 @@ def render_reopen(result):
     elif not result["cleared"]:
         lines.append("reopen: FAILED: {} log fds still stale after USR1".format(result["after"]["stale"]))
     elif not result["after"]["ok"]:
-        lines.append("reopen: FAILED: every stale log file was reopened, but: " + "; ".join(result["after"]["problems"]))
+        lines.append(
+            "reopen: FAILED: every stale log file was reopened, but: "
+            + "; ".join(result["after"]["problems"])
+        )
     else:
         lines.append("reopen: OK: every stale log file was reopened, no worker died")
     return "\n".join(lines)
@@ -349,7 +354,9 @@ def parse_args(argv):
     parser.add_argument(
         "--logrotate",
         metavar="CONF",
-        help="the logrotate config to review (default: the stanzas of {} that match)".format(SYSTEM_LOGROTATE),
+        help="the logrotate config to review (default: the stanzas of {} that match)".format(
+            SYSTEM_LOGROTATE
+        ),
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(

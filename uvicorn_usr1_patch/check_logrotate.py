@@ -44,7 +44,9 @@ def _read_config(path):
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
-        raise CheckError("cannot read logrotate config {}: {}".format(procfs.escape(path), err.strerror)) from None
+        raise CheckError(
+            "cannot read logrotate config {}: {}".format(procfs.escape(path), err.strerror)
+        ) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise CheckError("logrotate config {} is not a regular file".format(procfs.escape(path)))
@@ -52,7 +54,9 @@ def _read_config(path):
     finally:
         os.close(fd)
     if len(data) > CONFIG_MAX:
-        raise CheckError("logrotate config {} is larger than {} bytes".format(procfs.escape(path), CONFIG_MAX))
+        raise CheckError(
+            "logrotate config {} is larger than {} bytes".format(procfs.escape(path), CONFIG_MAX)
+        )
     return os.fsdecode(data)
 
 
@@ -90,7 +94,7 @@ def _parse_file(path, defaults, stanzas, reading):
     if real in reading:
         raise CheckError("logrotate config {} includes itself".format(procfs.escape(path)))
     reading = reading | {real}
-    stanza, script, pending = None, None, []
+    stanza, script, pending, pending_at = None, None, [], None
     for number, raw in enumerate(_read_config(path).splitlines(), 1):
         where = "{}:{}".format(path, number)
         line = raw.strip()
@@ -122,12 +126,14 @@ def _parse_file(path, defaults, stanzas, reading):
             patterns = pending + _words(line[:-1])
             if not patterns:
                 raise CheckError("{}: a stanza without file patterns".format(where))
-            stanza, pending = Stanza(patterns, where, defaults), []
+            stanza, pending = Stanza(patterns, pending_at or where, defaults), []
+            pending_at = None
             continue
         if line == "}":
             raise CheckError("{}: `}}` without a stanza".format(where))
         if line[0] in "/~\"'":  # file patterns whose `{` comes on a later line
             pending += _words(line)
+            pending_at = pending_at or where
             continue
         words = _words(line)
         if words[0].lower() == "include" and len(words) > 1:
@@ -188,7 +194,12 @@ def stanzas_for(stanzas, logs):
 
 
 # -- what the scripts signal ----------------------------------------------------------------------
-_PIDFILE = r"""["']?(?:\$\(\s*cat\s+["']?([^)"'\s]+)["']?\s*\)|`\s*cat\s+["']?([^`"'\s]+)["']?\s*`|\$\(\s*<\s*["']?([^)"'\s]+)["']?\s*\))["']?"""
+# "$(cat FILE)", `cat FILE`, $(< FILE), each maybe quoted: one group per form holds FILE
+_PIDFILE = (
+    r"""["']?(?:\$\(\s*cat\s+["']?([^)"'\s]+)["']?\s*\)"""
+    r"""|`\s*cat\s+["']?([^`"'\s]+)["']?\s*`"""
+    r"""|\$\(\s*<\s*["']?([^)"'\s]+)["']?\s*\))["']?"""
+)
 
 
 def signals(script):
@@ -199,11 +210,12 @@ def signals(script):
         variables[name] = next(f for f in files if f)
     found = []
     for command in re.split(r"[;\n]|&&|\|\||\bthen\b|\bdo\b", script):
-        words = command.strip().split()
+        command = command.strip().lstrip("{( \t")  # `{ kill ...; }`, `( kill ... )`
+        words = command.split()
         if not words:
             continue
         tool = os.path.basename(words[0])
-        rest = command.strip()[len(words[0]) :]
+        rest = command[len(words[0]) :]
         if tool in ("killall", "pkill") and re.search(USR1, rest, re.I):
             names = [w for w in shlex.split(re.sub(USR1, " ", rest, flags=re.I)) if not w.startswith("-")]
             found.append((tool, names[-1] if names else "?"))
@@ -251,7 +263,14 @@ def _can_open(uid, gids, owner, group, mode):
 
 
 def _finding(key, stanza, where, logs, text, fix):
-    return {"problem": key, "stanza": " ".join(stanza.patterns), "where": where, "logs": logs, "text": text, "fix": fix}
+    return {
+        "problem": key,
+        "stanza": " ".join(stanza.patterns),
+        "where": where,
+        "logs": logs,
+        "text": text,
+        "fix": fix,
+    }
 
 
 def review(stanzas, logs, server):
@@ -278,7 +297,8 @@ def _review_stanza(stanza, mine, server, kill_usr1):
                 stanza.options["copytruncate"][1],
                 mine,
                 "copytruncate: lines written between the copy and the truncate are lost "
-                "(7.97% of lines at full load: bench/results/alternatives.txt, `python bench/alternatives.py`)",
+                "(7.97% of lines at full load: `python bench/alternatives.py`, "
+                "bench/results/alternatives.txt)",
                 "remove copytruncate; rotate in create mode: `create MODE USER GROUP` and "
                 "postrotate `{}` endscript".format(kill_usr1),
             )
@@ -291,9 +311,10 @@ def _review_stanza(stanza, mine, server, kill_usr1):
                 stanza,
                 where,
                 mine,
-                "compress without delaycompress: logrotate compresses and unlinks the rotated file right after "
-                "postrotate, before the workers have reopened: lines they write in between are lost",
-                "add `delaycompress`" + (" (and drop `nodelaycompress`)" if "delaycompress" in stanza.options else ""),
+                "compress without delaycompress: logrotate compresses and unlinks the rotated file right "
+                "after postrotate, before the workers have reopened: lines they write in between are lost",
+                "add `delaycompress`"
+                + (" (and drop `nodelaycompress`)" if "delaycompress" in stanza.options else ""),
             )
         )
     if not copytruncate:
@@ -338,7 +359,11 @@ def _review_create(stanza, mine, server):
         if args:
             owner_group = _user_id(args.pop(0), grp.getgrnam, -1)
         if not _can_open(uid, gids, owner, owner_group, mode):
-            problems.append("{} as {}:{} {:04o}".format(log, _name(pwd.getpwuid, owner), _name(grp.getgrgid, owner_group), mode))
+            problems.append(
+                "{} as {}:{} {:04o}".format(
+                    log, _name(pwd.getpwuid, owner), _name(grp.getgrgid, owner_group), mode
+                )
+            )
     if not problems:
         return []
     return [
@@ -400,7 +425,8 @@ def _review_signal(stanza, mine, server, kill_usr1):
                         where,
                         mine,
                         "{} signals {}, not this gunicorn master (pid {})".format(
-                            name, "pid {}".format(target) if isinstance(target, int) else "the pid in " + target,
+                            name,
+                            "pid {}".format(target) if isinstance(target, int) else "the pid in " + target,
                             server["master"],
                         ),
                         "postrotate `{}` endscript".format(kill_usr1),

@@ -41,7 +41,9 @@ def read_pidfile(path):
         fd = os.open(path, flags)
     except OSError as err:
         if err.errno == errno.ELOOP:
-            raise CheckError("pidfile {} is a symbolic link: pass the file gunicorn writes".format(shown))
+            raise CheckError(
+                "pidfile {} is a symbolic link: pass the file gunicorn writes".format(shown)
+            ) from None
         raise CheckError("cannot read pidfile {}: {}".format(shown, err.strerror or err)) from None
     try:
         st = os.fstat(fd)
@@ -244,10 +246,16 @@ def _verify(pid, pidfd):
         and _catches(parent.masks, *ARBITER_SIGNALS)
         and target.is_worker_of(parent)
     ):
-        raise CheckError("pid {} is a gunicorn worker of master {}; pass --pid {}".format(pid, parent.pid, parent.pid))
+        raise CheckError(
+            "pid {} is a gunicorn worker of master {}; pass --pid {}".format(pid, parent.pid, parent.pid)
+        )
     usr1 = procfs.signal_bit(signal.SIGUSR1)
     if not target.masks["SigCgt"] & usr1:
-        what = "ignores SIGUSR1" if target.masks["SigIgn"] & usr1 else "does not catch SIGUSR1 (it would kill it)"
+        what = (
+            "ignores SIGUSR1"
+            if target.masks["SigIgn"] & usr1
+            else "does not catch SIGUSR1 (it would kill it)"
+        )
         raise CheckError("pid {} {}: not a gunicorn master (it runs: {})".format(pid, what, shown))
     workers = workers_of(target)
     if not workers:
@@ -267,7 +275,9 @@ def send_usr1(master):
         try:
             signal.pidfd_send_signal(master.pidfd, signal.SIGUSR1)
         except ProcessLookupError:
-            raise CheckError("master {} exited after it was checked: no signal sent".format(master.pid)) from None
+            raise CheckError(
+                "master {} exited after it was checked: no signal sent".format(master.pid)
+            ) from None
         return
     try:
         now = procfs.start_time(master.pid)

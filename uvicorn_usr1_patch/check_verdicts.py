@@ -133,19 +133,23 @@ def _version(info_name, dist):
 
 
 def patch_active(env):
-    return bool(env["patch_pth"]) and enabled({ENV_VAR: env["patch_env"] or ""}) and not env[
-        "patch_installed_after_start"
-    ]
+    return (
+        bool(env["patch_pth"])
+        and enabled({ENV_VAR: env["patch_env"] or ""})
+        and not env["patch_installed_after_start"]
+    )
 
 
 def _fix(env):
     where = env["site_packages"] or "its site-packages"
     if env["patch_pth"] and env["patch_installed_after_start"]:
-        return "uvicorn-usr1-patch was installed in {} after this gunicorn started: restart gunicorn".format(where)
-    if env["patch_pth"] and not enabled({ENV_VAR: env["patch_env"] or ""}):
-        return "{}={} in gunicorn's environment turns uvicorn-usr1-patch off: remove it and restart gunicorn".format(
-            ENV_VAR, env["patch_env"]
+        return "uvicorn-usr1-patch was installed in {} after this gunicorn started: restart gunicorn".format(
+            where
         )
+    if env["patch_pth"] and not enabled({ENV_VAR: env["patch_env"] or ""}):
+        return (
+            "{}={} in gunicorn's environment turns uvicorn-usr1-patch off: remove it and restart gunicorn"
+        ).format(ENV_VAR, env["patch_env"])
     return INSTALL.format(where)
 
 
@@ -157,13 +161,21 @@ def usr1_verdict(masks, role, env):
     versions = env["versions"]
     uvicorn = versions.get("uvicorn_worker") and "uvicorn-worker " + versions["uvicorn_worker"]
     uvicorn = uvicorn or (versions.get("uvicorn") and "uvicorn " + versions["uvicorn"]) or "uvicorn"
-    verdict = {"usr1": "caught", "usr1_ok": True, "kind": None, "meaning": "caught: reopens its logs", "note": None}
+    verdict = {
+        "usr1": "caught",
+        "usr1_ok": True,
+        "kind": None,
+        "meaning": "caught: reopens its logs",
+        "note": None,
+    }
     if role == "master":
         verdict["kind"] = "gunicorn master"
     if not masks.get("SigCgt", 0) & usr1:
         ignored = masks.get("SigIgn", 0) & usr1
         verdict.update(usr1="ignored" if ignored else "default", usr1_ok=False)
-        verdict["meaning"] = "ignored: never reopens" if ignored else "default action: USR1 KILLS this process"
+        verdict["meaning"] = (
+            "ignored: never reopens" if ignored else "default action: USR1 KILLS this process"
+        )
         if role == "worker" and not ignored:
             verdict["kind"] = uvicorn + " UvicornWorker, unpatched"
             verdict["meaning"] += (
@@ -202,6 +214,6 @@ def usr1_verdict(masks, role, env):
     verdict["note"] = (
         "reopens inside the signal handler (uvicorn 0.19+ and uvicorn-worker, encode/uvicorn#1565): a USR1 "
         "that lands while a line is being written gives `Logging error ... reentrant call` tracebacks "
-        "(benoitc/gunicorn#2564); to reopen from the event loop, " + _fix(env)
+        "(benoitc/gunicorn#2564); uvicorn-usr1-patch reopens from the event loop: " + _fix(env)
     )
     return verdict

@@ -219,7 +219,6 @@ def writes_to(pid, path):
     return any(ino == inode for ino, _ in open_inodes(pid, "/").values())
 
 
-
 def start_epoch(pid):
     """When `pid` started, in seconds since the epoch (boot time + field 22)."""
     for line in read_text("/proc/stat").splitlines():

@@ -1,0 +1,781 @@
+"""`python -m uvicorn_usr1_patch check`: diagnosis of a live gunicorn, --reopen, the logrotate review.
+
+Everything runs on real processes: real gunicorn masters from PyPI releases, look-alikes started
+here, a PID namespace for PID reuse, the real `logrotate -d` on every config the review is given.
+The end-to-end tests rotate the access log the way logrotate's create mode does (rename, create an
+empty file) and hold the report against what the processes really do.
+"""
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+import stacks
+
+from tools import venvs
+from tools.gunicorn_run import Gunicorn, count_lines, wait_for
+from uvicorn_usr1_patch import check, check_files, check_logrotate, check_target, check_verdicts, procfs
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+SYSTEM_PYTHON = "/usr/bin/python3"  # readable by `nobody`, unlike pyenv's under /root (0700)
+NOBODY_VENVS = "/var/tmp/uvicorn-usr1-patch-venvs"
+
+
+def run_check(*args, timeout=60):
+    """The CLI as an operator runs it, from this (tools') Python, not the target's venv."""
+    env = dict(os.environ, PYTHONPATH=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "uvicorn_usr1_patch", "check"] + [str(a) for a in args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=timeout,
+    )
+    out, err = (proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))  # UTF-8 or it fails here
+    return proc.returncode, out, err
+
+
+def run_json(*args):
+    code, out, err = run_check("--json", *args)
+    assert err == "", err
+    return code, json.loads(out)
+
+
+def assert_one_line_error(code, out, err, needle):
+    assert code == 2, (code, out, err)
+    assert out == ""
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert needle in err, err
+
+
+def timed_check(*args):
+    start = time.monotonic()
+    result = run_check(*args, timeout=10)
+    return result, time.monotonic() - start
+
+
+# -- bad input: exit 2, one line, no traceback, within a second -----------------------------------
+def test_no_such_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: its PID names no process now
+    assert_one_line_error(*run_check("--pid", child.pid), needle="no such process")
+
+
+def test_not_a_gunicorn_process():
+    assert_one_line_error(*run_check("--pid", os.getpid()), needle="is not a gunicorn master")
+
+
+def test_garbage_and_missing_pidfile(tmp_path):
+    garbage = tmp_path / "gunicorn.pid"
+    garbage.write_text("not a pid\n")
+    assert_one_line_error(*run_check("--pidfile", garbage), needle="does not hold a pid")
+    assert_one_line_error(*run_check("--pidfile", tmp_path / "missing.pid"), needle="cannot read pidfile")
+
+
+def test_usage_error_is_exit_2():
+    code, out, err = run_check()
+    assert code == 2 and "--pid" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ("²\n", "does not hold a pid"),  # str.isdigit() is True for it
+        ("١\n", "does not hold a pid"),  # int() reads it as 1
+        ("1" * 40, "more than 32 bytes"),
+        ("", "does not hold a pid"),
+        ("0\n", "does not hold a pid"),
+    ],
+    ids=["superscript-two", "arabic-indic-one", "too-long", "empty", "zero"],
+)
+def test_pidfile_must_be_ascii_digits(tmp_path, content, needle):
+    pidfile = tmp_path / "gunicorn.pid"
+    pidfile.write_bytes(content.encode("utf-8"))
+    (result, seconds) = timed_check("--pidfile", pidfile)
+    assert_one_line_error(*result, needle=needle)
+    assert seconds < 1.0
+
+
+def test_pid_option_must_be_ascii_digits():
+    for pid in ("١", "²", "-1", "0"):
+        code, out, err = run_check("--pid", pid)
+        assert code == 2 and out == "" and "Traceback" not in err and "not a pid" in err, (pid, err)
+
+
+def test_hostile_pidfiles_end_within_a_second(tmp_path):
+    """/dev/zero (direct and by symlink) grew the old reader to GBs; a FIFO without writer hung it."""
+    link = tmp_path / "zero.pid"
+    link.symlink_to("/dev/zero")
+    fifo = tmp_path / "fifo.pid"
+    os.mkfifo(str(fifo))
+    for path, needle in (
+        (link, "is a symbolic link"),
+        ("/dev/zero", "not a regular file (a character device)"),
+        (fifo, "not a regular file (a FIFO)"),
+        (tmp_path, "not a regular file (a directory)"),
+    ):
+        (result, seconds) = timed_check("--pidfile", path)
+        assert_one_line_error(*result, needle=needle)
+        assert seconds < 1.0, (path, seconds)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "0", "ten"])
+def test_timeout_must_be_finite_and_positive(value):
+    (result, seconds) = timed_check("--pid", os.getpid(), "--reopen", "--timeout", value)
+    code, out, err = result
+    assert code == 2 and out == "" and "Traceback" not in err and "--timeout" in err, err
+    assert seconds < 1.0
+
+
+# -- the pieces, on plain processes ---------------------------------------------------------------
+def test_rotated_names():
+    assert check_files.original_names("/l/access.log.1") == ["/l/access.log"]
+    assert check_files.original_names("/l/access.log-20240101") == ["/l/access.log"]
+    assert check_files.original_names("/l/access.log-2024-01-01-1704067200") == ["/l/access.log"]
+    assert check_files.original_names("/l/access-20240101.log") == ["/l/access.log"]
+    assert check_files.original_names("/l/access.log") == []
+    assert check_files.original_names("/l/worker-3.log") == []  # not a date: a name of its own
+
+
+def test_what_looks_like_a_log():
+    append = os.O_WRONLY | os.O_APPEND
+    assert check_files.looks_like_log(append, "/x/anything")
+    assert check_files.looks_like_log(os.O_WRONLY, "/x/out")  # `> file` redirection
+    assert check_files.looks_like_log(os.O_RDWR, "/x/app.log")
+    assert not check_files.looks_like_log(os.O_RDWR, "/tmp/wgunicorn-abc")  # gunicorn's heartbeat file
+    assert not check_files.looks_like_log(os.O_RDONLY, "/x/app.log")  # a reader, not a writer
+
+
+def test_verdicts_from_masks():
+    """The masks measured on real workers (see check_verdicts' docstring) -> verdicts."""
+
+    def bits(*names):
+        return sum(procfs.signal_bit(getattr(signal, "SIG" + n)) for n in names)
+
+    env = {"worker_class": None, "versions": {}, "patch_pth": None, "patch_env": None}
+    env.update(site_packages=None, patch_installed_after_start=False)
+
+    def verdict(role, cgt=0, ign=0, **changes):
+        masks = {"SigBlk": 0, "SigIgn": ign, "SigCgt": cgt}
+        found = check_verdicts.usr1_verdict(masks, role, dict(env, **changes))
+        return found["usr1"], found["usr1_ok"], found["note"] is not None
+
+    master = bits("HUP", "INT", "QUIT", "USR1", "USR2", "TERM", "CHLD", "TTIN", "TTOU", "WINCH")
+    assert verdict("master", master) == ("caught", True, False)
+    assert verdict("worker", master) == ("inherited", False, False)  # uvicorn 0.13.1 unpatched
+    assert verdict("worker", bits("INT", "TERM", "TTIN", "TTOU")) == ("default", False, False)  # 0.18.3
+    uvicorn_019 = bits("INT", "QUIT", "USR1", "TERM", "TTIN", "TTOU")  # TTIN/TTOU: the master's
+    assert verdict("worker", uvicorn_019) == ("caught", True, True)
+    assert verdict("worker", uvicorn_019, versions={"uvicorn": "0.18.3"}) == ("caught", True, False)
+    gunicorn_own = bits("INT", "QUIT", "ABRT", "USR1", "TERM", "TTIN", "TTOU", "WINCH")  # sync, gthread, asgi
+    assert verdict("worker", gunicorn_own) == ("caught", True, False)
+    assert verdict("worker", ign=bits("USR1")) == ("ignored", False, False)
+
+
+def test_stale_fds_of_a_plain_process(tmp_path):
+    """Rename then delete a file a child holds in append mode: rotated, then deleted."""
+    log = tmp_path / "app.log"
+    with open(str(log), "a") as out, open(str(tmp_path / "data"), "w") as data:
+        data.write("x")  # read-only opener below: not a log
+        child = subprocess.Popen(
+            ["sh", "-c", "exec 3<{}; exec sleep 30".format(tmp_path / "data")],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
+    try:
+
+        def files():
+            return {f["path"]: f for f in check_files.log_files(child.pid, set())}
+
+        wait_for(lambda: str(log) in files(), 10, what="the child to hold app.log")
+        assert files()[str(log)]["stale"] is None
+        assert str(tmp_path / "data") not in files()
+
+        os.rename(str(log), str(log) + ".1")
+        log.write_text("")  # logrotate's create
+        rotated = files()[str(log) + ".1"]
+        assert (rotated["stale"], rotated["opened_as"]) == ("rotated", str(log))
+
+        os.unlink(str(log) + ".1")  # compressed and removed
+        (deleted,) = files().values()
+        assert (deleted["stale"], deleted["path"], deleted["opened_as"]) == (
+            "deleted",
+            str(log) + ".1",
+            str(log),
+        )
+    finally:
+        child.kill()
+        child.wait()
+
+
+# -- never signal the wrong process ---------------------------------------------------------------
+def alive(proc):
+    return proc.poll() is None and not procfs.is_zombie(proc.pid)
+
+
+def test_lookalike_survives_reopen(tmp_path):
+    """`exec -a gunicorn-lookalike sleep` writing to a deleted log, its PID in a pidfile: the old check
+    sent it USR1 (and killed it), exit 0. Now: refused, exit 2, still alive."""
+    victim = tmp_path / "victim.log"
+    with open(str(victim), "a") as out:
+        proc = subprocess.Popen(
+            ["bash", "-c", "exec -a gunicorn-lookalike sleep 1000"], stdout=out, stdin=subprocess.DEVNULL
+        )
+    try:
+        wait_for(lambda: procfs.command_line(proc.pid)[:1] == ["gunicorn-lookalike"], 10, what="the exec")
+        victim.unlink()
+        pidfile = tmp_path / "v.pid"
+        pidfile.write_text("{}\n".format(proc.pid))
+        for args in (["--pidfile", pidfile, "--reopen"], ["--pid", proc.pid, "--reopen", "--json"]):
+            assert_one_line_error(*run_check(*args), needle="does not catch SIGUSR1")
+            assert alive(proc)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+LOOKALIKE_WITH_HANDLER = """
+import signal, sys, time
+signal.signal(signal.SIGUSR1, lambda *a: open(sys.argv[1], "a").write("SIGUSR1\\n"))
+signal.signal(signal.SIGUSR2, lambda *a: open(sys.argv[1], "a").write("SIGUSR2\\n"))
+open(sys.argv[1], "a").write("ready\\n")
+deadline = time.monotonic() + 600
+while time.monotonic() < deadline:
+    signal.pause()
+"""
+
+
+def test_lookalike_catching_usr1_without_workers_is_not_signalled(tmp_path):
+    """A process named gunicorn that catches USR1 but has no gunicorn worker gets nothing."""
+    marker = str(tmp_path / "signals")
+    proc = subprocess.Popen(
+        ["bash", "-c", 'exec -a gunicorn "$0" -c "$1" "$2"', sys.executable, LOOKALIKE_WITH_HANDLER, marker]
+    )
+
+    def seen():
+        try:
+            with open(marker) as f:
+                return f.read().split()
+        except FileNotFoundError:
+            return []
+
+    try:
+        wait_for(lambda: "ready" in seen(), 10, what="the look-alike's handlers")
+        with open(str(tmp_path / "x.log"), "a"):
+            pass
+        assert_one_line_error(*run_check("--pid", proc.pid, "--reopen"), needle="has no live gunicorn worker")
+        os.kill(proc.pid, signal.SIGUSR2)  # ours; a USR1 sent before it would be handled first
+        wait_for(lambda: "SIGUSR2" in seen(), 10, what="the marker signal")
+        assert seen() == ["ready", "SIGUSR2"] and alive(proc)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def gunicorn_bin(release):
+    return os.path.join(stacks.venv(release).bin, "gunicorn")
+
+
+@pytest.mark.e2e
+def test_master_without_workers_and_worker_with_child_told_apart(tmp_path):
+    """A real master with zero workers under a wrapper whose command line says gunicorn: the old check
+    called it a worker and told the operator to --reopen the wrapper. A real worker with a child
+    (a fork of itself) was taken for a master."""
+    # 1. zero workers, under `bash -c "... gunicorn ..."`
+    pidfile = str(tmp_path / "zero.pid")
+    wrapper = subprocess.Popen(
+        [
+            "bash",
+            "-c",
+            '"$0" -w 0 -b 127.0.0.1:0 --chdir "$1" --pid "$2" asgi_app:app; echo gunicorn-wrapper-done',
+            gunicorn_bin("uvicorn-0.54.0"),
+            os.path.join(HERE, "apps"),
+            pidfile,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        master = wait_for(lambda: procfs.children(wrapper.pid), 30, what="the master")[0]
+        usr1 = procfs.signal_bit(signal.SIGUSR1)
+        wait_for(lambda: procfs.signal_masks(master)["SigCgt"] & usr1, 30, what="the arbiter's handlers")
+        assert_one_line_error(*run_check("--pid", master, "--reopen"), needle="has no live gunicorn worker")
+        code, out, err = run_check("--pid", wrapper.pid, "--reopen")
+        assert code == 2 and "Traceback" not in err and "worker of master" not in err, err
+        assert alive(wrapper) and procfs.children(wrapper.pid) == [master]
+    finally:
+        for pid in procfs.children(wrapper.pid):
+            os.kill(pid, signal.SIGTERM)
+        wrapper.wait(30)
+
+    # 2. a worker whose child is a fork of itself (same command line, same handlers)
+    g = Gunicorn(
+        stacks.venv("uvicorn-0.54.0"),
+        str(tmp_path / "child"),
+        worker_class="sync",
+        app="wsgi_app:app",
+        extra_args=["-c", os.path.join(HERE, "apps", "conf_worker_child.py")],
+    ).start()
+    grandchildren = []
+    try:
+        worker = g.worker_pids()[0]
+        grandchildren = wait_for(lambda: procfs.children(worker), 10, what="the worker's child")
+        assert procfs.command_line(grandchildren[0]) == procfs.command_line(worker)
+        needle = "is a gunicorn worker of master {}; pass --pid {}".format(g.master_pid, g.master_pid)
+        assert_one_line_error(*run_check("--pid", worker, "--reopen"), needle=needle)
+        code, report = run_json("--pid", g.master_pid)
+        assert code == 0 and report["workers"] == g.worker_pids()
+    finally:
+        workers = g.worker_pids()
+        g.stop()
+        for pid in grandchildren + [c for w in workers for c in procfs.children(w)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("python", ["3.12", "3.8"], ids=["pidfd", "start-time"])
+def test_recycled_pid_never_gets_the_signal(tmp_path, python):
+    """In a fresh PID namespace: verify a real master, stop it, let a decoy take its PID, send.
+
+    The gap between validation and send is forced by calling check_target.verify_master and
+    check_target.send_usr1 separately (tests/pid_reuse.py); no hook in the package. Python 3.12 sends
+    through the pidfd, 3.8 (no os.pidfd_open) re-checks the start time."""
+    interpreter = venvs.python(python)
+    assert interpreter, "no Python {} under pyenv".format(python)
+    venv = stacks.venv("uvicorn-0.54.0")
+    proc = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", interpreter, os.path.join(HERE, "pid_reuse.py")]
+        + [venv.path, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["decoy_pid"] == result["pid"]  # the PID really was recycled
+    assert result["pidfd"] == (python != "3.8")
+    assert result["refusal"] and "no signal sent" in result["refusal"]
+    assert result["after_check"] == ["ready", "SIGUSR2"]  # check's USR1 never arrived
+    assert result["control"] == ["ready", "SIGUSR2", "SIGUSR1", "SIGUSR2"]  # a kill by PID would have
+
+
+# -- real gunicorn: the verdict for every worker type ---------------------------------------------
+# (stack, worker class, app) -> (unpatched USR1 state, its note?, exit) ; patched: caught, no note, 0
+WORKER_TYPES = {
+    "uvicorn-0.13.1": ("uvicorn-0.13.1", None, "asgi_app:app", ("inherited", False, 1)),
+    "uvicorn-0.18.3": ("uvicorn-0.18.3", None, "asgi_app:app", ("default", False, 1)),
+    "uvicorn-0.29.0": ("uvicorn-0.29.0", None, "asgi_app:app", ("caught", True, 0)),
+    "uvicorn-0.54.0": ("uvicorn-0.54.0", None, "asgi_app:app", ("caught", True, 0)),
+    "uvicorn-worker": (
+        "uvicorn-worker-0.4.0",
+        "uvicorn_worker.UvicornWorker",
+        "asgi_app:app",
+        ("caught", True, 0),
+    ),
+    "gunicorn-sync": ("uvicorn-0.54.0", "sync", "wsgi_app:app", ("caught", False, 0)),
+    "gunicorn-asgi": ("uvicorn-worker-0.4.0", "asgi", "asgi_app:asgi3", ("caught", False, 0)),
+}
+
+
+def start(workdir, stack, patched, worker_class=None, app="asgi_app:app", extra_args=()):
+    env = {} if patched else {"UVICORN_USR1_PATCH": "0"}
+    worker_class = worker_class or stacks.STACKS[stack][2]
+    return Gunicorn(
+        stacks.venv(stack), str(workdir), worker_class=worker_class, app=app, env=env, extra_args=extra_args
+    ).start()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
+@pytest.mark.parametrize("worker_type", sorted(WORKER_TYPES))
+def test_verdict_for_every_worker_type(tmp_path, worker_type, patched):
+    stack, worker_class, app, (state, note, status) = WORKER_TYPES[worker_type]
+    gunicorn_own = worker_type.startswith("gunicorn-")  # the patch leaves them alone
+    if patched and not gunicorn_own:
+        state, note, status = "caught", False, 0
+    g = start(tmp_path, stack, patched, worker_class, app)
+    try:
+        code, report = run_json("--pidfile", g.pidfile)
+        workers = [p for p in report["processes"] if p["role"] == "worker"]
+        assert report["workers"] == g.worker_pids() and len(workers) == 2
+        assert [(p["usr1"], p["note"] is not None) for p in workers] == [(state, note)] * 2, workers
+        assert code == status, report["problems"]
+        kind = workers[0]["kind"]
+        if gunicorn_own:
+            assert kind.startswith("gunicorn's own worker ({})".format(worker_class)), kind
+        else:
+            assert kind.endswith("patched" if patched and state == "caught" else "unpatched"), kind
+        code, text, _ = run_check("--pid", g.master_pid)
+        assert code == status
+        assert text.splitlines()[-2].startswith("verdict: " + ("OK" if status == 0 else "PROBLEM"))
+        if note:
+            assert "note: reopens inside the signal handler" in text
+    finally:
+        g.stop()
+
+
+def rotate(g):
+    """logrotate's create mode: rename, then an empty file under the old name."""
+    os.rename(g.access_log, g.access_log + ".1")
+    open(g.access_log, "w").close()
+
+
+def stale_by_pid(report):
+    return {
+        p["pid"]: sorted((f["path"], f["stale"], f["opened_as"]) for f in p["files"] if f["stale"])
+        for p in report["processes"]
+    }
+
+
+# the stacks -> what `check` must call a worker's USR1 action there, unpatched
+RELEASES = {
+    # USR1 reaches the master's inherited Python handler: caught, yet the worker never reopens
+    "uvicorn-0.13.1": "inherited",
+    # gunicorn's handlers reset to SIG_DFL: USR1 kills the worker
+    "uvicorn-0.18.3": "default",
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
+@pytest.mark.parametrize("release", sorted(RELEASES))
+def test_check_and_reopen(tmp_path, release, patched):
+    unpatched_state = RELEASES[release]
+    g = start(tmp_path, release, patched)
+    try:
+        workers = g.worker_pids()
+        g.requests(2, "first")
+
+        rotate(g)
+        expected = [(g.access_log + ".1", "rotated", g.access_log)]
+        code, report = run_json("--pidfile", g.pidfile)
+        assert code == 1
+        assert stale_by_pid(report) == {pid: expected for pid in [g.master_pid] + workers}
+        code, text, _ = run_check("--pid", g.master_pid)
+        assert code == 1
+        assert "access.log.1 STALE(rotated from access.log)" in text
+        assert text.strip().splitlines()[-2].startswith("verdict: PROBLEM: 3 of 3 processes")
+        # looking disturbed nothing
+        assert g.worker_pids() == workers
+        assert "Handling signal: usr1" not in open(g.error_log).read()
+
+        code, result = run_json("--pid", g.master_pid, "--reopen", "--timeout", 2)
+        render_text = check.render_reopen(result)
+        after = stale_by_pid(result["after"])
+        g.requests(3, "after")
+        in_new = count_lines(g.access_log, "after")
+        if patched:
+            assert (code, result["cleared"], result["workers_gone"]) == (0, True, [])
+            assert result["after"]["workers"] == workers
+            assert in_new == 3  # and the next lines really land in the new file
+        elif unpatched_state == "inherited":
+            # the control: USR1 reaches the workers, they keep writing to the rotated file
+            assert (code, result["cleared"], result["workers_gone"]) == (1, False, [])
+            assert after == dict([(g.master_pid, [])] + [(w, expected) for w in workers])
+            assert in_new == 0 and count_lines(g.access_log + ".1", "after") == 3
+            os.unlink(g.access_log + ".1")  # compressed and removed: the lines go nowhere now
+            code, report = run_json("--pid", g.master_pid)
+            gone = [(g.access_log + ".1", "deleted", g.access_log)]
+            assert code == 1 and stale_by_pid(report) == dict(
+                [(g.master_pid, [])] + [(w, gone) for w in workers]
+            )
+            assert "access.log.1 STALE(deleted; was access.log)" in check.render(report)
+        else:
+            # the control: USR1 kills the workers; respawned ones write to the new file
+            assert (code, result["workers_gone"]) == (1, workers)
+            assert not set(result["after"]["workers"]) & set(workers)
+            assert in_new == 3
+            respawned = g.worker_pids()
+            code, text, _ = run_check("--pid", g.master_pid, "--reopen")
+            assert "reopen: FAILED: workers {}, {} died on USR1".format(*workers) in render_text
+            assert [p["usr1"] for p in result["after"]["processes"]] == ["caught", "default", "default"]
+            # nothing stale now: --reopen does not signal, yet says the workers would die (exit 1)
+            assert code == 1 and "reopen: nothing stale, so no USR1 was sent" in text
+            assert "USR1 will KILL them" in text and g.worker_pids() == respawned
+    finally:
+        g.stop()
+
+
+@pytest.mark.e2e
+def test_non_utf8_log_name_and_pidfile_warning(tmp_path):
+    """A log file whose name is not UTF-8: reported, escaped, no crash (it crashed the text output)."""
+    workdir = str(tmp_path).encode()
+    odd = os.path.join(workdir, b"acc\xffess.log")
+    g = Gunicorn(
+        stacks.venv("uvicorn-0.54.0"),
+        str(tmp_path),
+    )
+    g.access_log = os.fsdecode(odd)
+    g.start()
+    try:
+        os.chmod(g.pidfile, 0o666)  # anyone may aim it now
+        code, out, err = run_check("--pidfile", g.pidfile)
+        assert code == 0 and "Traceback" not in err, err
+        assert "acc\\xffess.log" in out
+        assert "WARNING: pidfile {} is writable by everyone".format(g.pidfile) in out
+        code, report = run_json("--pid", g.master_pid)
+        paths = [f["path"] for p in report["processes"] for f in p["files"]]
+        assert os.path.join(str(tmp_path), "acc\\xffess.log") in paths
+    finally:
+        g.stop()
+
+
+@pytest.mark.e2e
+def test_permission_denied_is_one_line(tmp_path):
+    g = start(tmp_path, "uvicorn-0.18.3", patched=True)
+    try:
+        assert os.geteuid() == 0, "the permission case needs root to drop to `nobody`"
+        assert os.path.exists(SYSTEM_PYTHON) and shutil.which("setpriv")
+        # a copy `nobody` can read (the checkout may sit under /root), run as nobody
+        copy = tempfile.mkdtemp()
+        try:
+            os.chmod(copy, 0o755)
+            shutil.copytree(
+                os.path.join(REPO, "uvicorn_usr1_patch"), os.path.join(copy, "uvicorn_usr1_patch")
+            )
+            as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+            proc = subprocess.run(
+                as_nobody + [SYSTEM_PYTHON, "-m", "uvicorn_usr1_patch", "check", "--pid", str(g.master_pid)],
+                env={"PYTHONPATH": copy, "PATH": os.environ["PATH"]},
+                cwd=copy,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                universal_newlines=True,
+                timeout=60,
+            )
+        finally:
+            shutil.rmtree(copy)
+        assert_one_line_error(proc.returncode, proc.stdout, proc.stderr, needle="permission denied")
+    finally:
+        g.stop()
+
+
+# -- the logrotate review -------------------------------------------------------------------------
+def nobody_venv():
+    """gunicorn 23 + uvicorn 0.29.0 (+ this package) on Debian's python3, outside /root (0700), so
+    that workers running as `nobody` can import what they need after gunicorn drops to that user."""
+    assert os.path.exists(SYSTEM_PYTHON), "Debian's python3 is needed for workers running as nobody"
+    path = os.path.join(NOBODY_VENVS, "debian-python3-gunicorn23.0.0-uvicorn0.29.0")
+    os.makedirs(NOBODY_VENVS, exist_ok=True)
+    os.chmod(NOBODY_VENVS, 0o755)
+    venv = venvs.Venv(path)
+    with venvs._locked(path):
+        if not os.path.exists(os.path.join(path, ".complete")):
+            shutil.rmtree(path, ignore_errors=True)
+            subprocess.check_output(
+                [venvs.uv(), "venv", "-q", "-p", SYSTEM_PYTHON, path], stderr=subprocess.STDOUT
+            )
+            subprocess.check_output(
+                [venvs.uv(), "pip", "install", "-q", "--python", venv.python]
+                + ["gunicorn==23.0.0", "uvicorn==0.29.0", venvs.wheel()],
+                stderr=subprocess.STDOUT,
+            )
+            open(os.path.join(path, ".complete"), "w").close()
+    return venv
+
+
+@pytest.fixture(scope="module")
+def server_as_nobody():
+    """gunicorn as root with --user nobody --group nogroup, logs in a directory root owns (0755)."""
+    workdir = tempfile.mkdtemp(prefix="check-logrotate-")
+    os.chmod(workdir, 0o755)
+    nobody = pwd.getpwnam("nobody")
+    g = Gunicorn(nobody_venv(), workdir, extra_args=["--user", "nobody", "--group", "nogroup"])
+    open(g.app_log, "w").close()  # the workers open it as nobody
+    os.chown(g.app_log, nobody.pw_uid, nobody.pw_gid)
+    g.start()
+    assert [procfs.user_ids(w)[1] for w in g.worker_pids()] == [nobody.pw_uid] * 2
+    yield g
+    g.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def logrotate_accepts(conf, workdir):
+    """The real logrotate parses `conf` without an error (-d: nothing is rotated or run)."""
+    proc = subprocess.run(
+        ["logrotate", "-d", "-s", os.path.join(workdir, "state-d"), conf],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0 and "error" not in proc.stdout.lower(), proc.stdout
+
+
+def write_conf(g, name, body):
+    conf = os.path.join(g.workdir, name)
+    with open(conf, "w") as f:
+        f.write(
+            body.format(
+                access=g.access_log, app=g.app_log, error=g.error_log, pidfile=g.pidfile, dir=g.workdir
+            )
+        )
+    os.chmod(conf, 0o644)  # logrotate refuses group- or world-writable configs
+    logrotate_accepts(conf, g.workdir)
+    return conf
+
+
+# the report's stanza (BACKGROUND.md), pointed at this server's access log
+REPORT_STANZA = """{access} {{
+    create
+    size 1M
+    rotate 20
+    compress
+    nodelaycompress
+    dateext
+    dateformat -%Y-%m-%d-%s
+    missingok
+    notifempty
+    postrotate
+        killall -s USR1 gunicorn
+    endscript
+}}
+"""
+GOOD = """# comments, a glob, an include and shell braces in the script: all of logrotate's syntax
+compress
+include {dir}/logrotate.d
+"""
+GOOD_INCLUDED = """{dir}/access.log
+{dir}/app.l?g
+{{
+    # create fits gunicorn's --user nobody --group nogroup
+    create 0640 nobody nogroup
+    delaycompress
+    sharedscripts
+    missingok
+    postrotate
+        PIDFILE={pidfile}
+        if [ -s "${{PIDFILE}}" ]; then {{ kill -USR1 "$(cat {pidfile})"; }}; fi
+    endscript
+}}
+"""
+PROBLEMS = {
+    "report": (REPORT_STANZA, ["create", "compress-without-delaycompress", "signal-by-name"]),
+    "copytruncate": ("{access} {{\n    copytruncate\n    compress\n}}\n", ["copytruncate"]),
+    "create-root": (
+        "{access} {{\n    create 0600 root root\n    postrotate\n        kill -USR1 $(cat {pidfile})\n"
+        "    endscript\n}}\n",
+        ["create"],
+    ),
+    "nocreate": (
+        "{access} {{\n    postrotate\n        kill -USR1 `cat {pidfile}`\n    endscript\n}}\n",
+        ["create"],
+    ),
+    "other-pidfile": (
+        "{access} {{\n    create 0640 nobody nogroup\n    postrotate\n"
+        "        kill -USR1 $(cat {dir}/other.pid)\n"
+        "    endscript\n}}\n",
+        ["signal-other-process"],
+    ),
+    "pkill": (
+        "{access} {{\n    create 0640 nobody nogroup\n    postrotate\n        pkill -USR1 -f gunicorn\n"
+        "    endscript\n}}\n",
+        ["signal-by-name"],
+    ),
+    "no-signal": ("{access} {{\n    create 0640 nobody nogroup\n}}\n", ["no-signal"]),
+    "no-sharedscripts": (
+        "{access} {app} {{\n    create 0640 nobody nogroup\n    postrotate\n"
+        '        [ -s {pidfile} ] && kill -s USR1 "$(cat {pidfile})"\n    endscript\n}}\n',
+        ["no-sharedscripts"],
+    ),
+}
+FIXES = {
+    "create": "`create 0640 nobody nogroup`",
+    "compress-without-delaycompress": "add `delaycompress` (and drop `nodelaycompress`)",
+    "signal-by-name": "kill -USR1 $(cat {pidfile})",
+    "copytruncate": "remove copytruncate",
+    "signal-other-process": "kill -USR1 $(cat {pidfile})",
+    "no-signal": "add postrotate `kill -USR1 $(cat {pidfile})` endscript",
+    "no-sharedscripts": "add `sharedscripts`",
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", sorted(PROBLEMS))
+def test_logrotate_review_names_each_problem(server_as_nobody, name):
+    g = server_as_nobody
+    body, expected = PROBLEMS[name]
+    with open(os.path.join(g.workdir, "other.pid"), "w") as f:
+        f.write("{}\n".format(os.getpid()))  # someone else's pidfile
+    conf = write_conf(g, "{}.conf".format(name), body)
+    code, report = run_json("--pidfile", g.pidfile, "--logrotate", conf)
+    findings = report["logrotate"]["findings"]
+    assert sorted(f["problem"] for f in findings) == sorted(expected), findings
+    assert code == 1
+    for f in findings:
+        assert FIXES[f["problem"]].format(pidfile=g.pidfile) in f["fix"], f
+    code, text, _ = run_check("--pidfile", g.pidfile, "--logrotate", conf)
+    assert code == 1
+    for problem in expected:
+        assert "PROBLEM {} ({}:".format(problem, conf) in text
+    if name == "create-root":
+        assert "access.log as root:root 0600: the workers (nobody:nogroup) cannot open it" in text
+
+
+@pytest.mark.e2e
+def test_logrotate_review_good_config(server_as_nobody):
+    g = server_as_nobody
+    os.makedirs(os.path.join(g.workdir, "logrotate.d"), exist_ok=True)
+    os.chmod(os.path.join(g.workdir, "logrotate.d"), 0o755)
+    write_conf(g, "logrotate.d/gunicorn", GOOD_INCLUDED)
+    # a taboo extension: logrotate skips it, and so must the review (it would be a finding)
+    write_conf(g, "logrotate.d/gunicorn.dpkg-old", "{access} {{\n    copytruncate\n}}\n")
+    conf = write_conf(g, "good.conf", GOOD)
+    code, report = run_json("--pidfile", g.pidfile, "--logrotate", conf)
+    assert report["logrotate"]["findings"] == []
+    (stanza,) = report["logrotate"]["stanzas"]
+    assert stanza["logs"] == [g.access_log, g.app_log]
+    assert stanza["where"] == os.path.join(g.workdir, "logrotate.d/gunicorn") + ":1"
+    assert code == 0, report["problems"]
+    code, text, _ = run_check("--pidfile", g.pidfile, "--logrotate", conf)
+    assert (
+        code == 0 and text.splitlines()[-1] == "logrotate: OK: nothing in it loses lines or breaks the reopen"
+    )
+
+
+def test_logrotate_parser_syntax(tmp_path):
+    conf = tmp_path / "syntax.conf"
+    conf.write_text(
+        '# a comment\n  # an indented comment\ncompress\n"/srv/my app/*.log" /srv/b.log {\n'
+        "    postrotate\n        for p in 1; do { echo }; done\n        x() { :; }\n    endscript\n"
+        "    nocompress\n}\n/srv/c.log\n{\n    create=0640 nobody nogroup\n}\n"
+    )
+    first, second = check_logrotate.parse(str(conf))
+    assert first.patterns == ["/srv/my app/*.log", "/srv/b.log"] and first.get("compress") is False
+    assert "x() { :; }" in first.scripts["postrotate"][0]
+    assert second.patterns == ["/srv/c.log"] and second.get("compress") is True
+    assert second.get("create") == ["0640", "nobody", "nogroup"]
+    assert check_logrotate.matches("/srv/my app/*.log", "/srv/my app/access.log")
+    assert not check_logrotate.matches("/srv/*.log", "/srv/sub/access.log")  # `*` stays in a component
+    (tmp_path / "broken.conf").write_text("/srv/a.log {\n    postrotate\n        kill -USR1 1\n}\n")
+    with pytest.raises(check_target.CheckError, match="has no endscript"):
+        check_logrotate.parse(str(tmp_path / "broken.conf"))
+
+
+def test_signals_in_scripts():
+    assert check_logrotate.signals("killall -s USR1 gunicorn") == [("killall", "gunicorn")]
+    assert check_logrotate.signals("/usr/bin/pkill -USR1 -f 'gunicorn: master'") == [
+        ("pkill", "gunicorn: master")
+    ]
+    assert check_logrotate.signals('[ -s /run/g.pid ] && kill -USR1 "$(cat /run/g.pid)"') == [
+        ("kill", "/run/g.pid")
+    ]
+    assert check_logrotate.signals("kill -s SIGUSR1 `cat /run/g.pid`") == [("kill", "/run/g.pid")]
+    assert check_logrotate.signals("P=$(cat /run/g.pid) && kill -USR1 $P") == [("kill", "/run/g.pid")]
+    assert check_logrotate.signals("kill -HUP $(cat /run/g.pid)") == []
+    assert check_logrotate.signals("systemctl kill -s USR1 app.service") == [("systemctl", "app.service")]
+    assert check_logrotate.signals("systemctl kill --kill-whom=main -s USR1 app.service") == []
