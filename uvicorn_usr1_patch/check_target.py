@@ -202,6 +202,8 @@ def _still_the_same(pid, pidfd, start):
             signal.pidfd_send_signal(pidfd, 0)  # fails once that process is gone
         except ProcessLookupError:
             return False
+        except PermissionError:  # another user's process: it exists; the start time decides
+            pass
     try:
         return procfs.start_time(pid) == start
     except (OSError, ValueError, IndexError):
@@ -271,6 +273,15 @@ def _verify(pid, pidfd):
 
 def send_usr1(master):
     """Deliver one SIGUSR1 to exactly the verified process, or raise CheckError (nothing sent)."""
+    try:
+        _send(master)
+    except PermissionError:
+        raise CheckError(
+            "permission denied signalling pid {}: run check as its user or root".format(master.pid)
+        ) from None
+
+
+def _send(master):
     if master.pidfd is not None:
         try:
             signal.pidfd_send_signal(master.pidfd, signal.SIGUSR1)
