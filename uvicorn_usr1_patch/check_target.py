@@ -6,8 +6,9 @@ been reused by the time kill() runs. So the target must prove it is a gunicorn m
 signal goes to exactly the process that was checked:
 - the pidfile is a regular file (not a symlink, FIFO or device), at most 32 bytes of ASCII digits;
 - the target catches SIGUSR1, is not itself a worker of another gunicorn master, and has at least
-  one live child that is its gunicorn worker: same program (a fork), catching SIGTERM (every
-  gunicorn worker type installs or inherits a SIGTERM handler);
+  one live child that is its gunicorn worker: a fork of it (same command line, executable and
+  exec-time environment: a master re-exec'd by USR2 has GUNICORN_FD in its environment) that
+  catches one of gunicorn's signals (a `sleep` catches none);
 - a pidfd is opened before anything is read (Python 3.9+, Linux 5.1+), and the signal is sent
   through it: a recycled PID can never receive it. Elsewhere the process start time (field 22 of
   /proc/PID/stat) is compared again right before kill().
@@ -26,6 +27,10 @@ PIDFILE_MAX = 32  # bytes: a pid and a newline, with room to spare
 HAVE_PIDFD = hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal")
 # gunicorn's Arbiter catches these (Arbiter.SIGNALS plus SIGCHLD): what a master looks like.
 ARBITER_SIGNALS = ("SIGUSR1", "SIGCHLD", "SIGTTIN", "SIGTTOU")
+# A worker catches at least one of these at every moment of its life: before init_signals all the
+# master's; TTIN/TTOU (not in Worker.SIGNALS) even while a uvicorn 0.13.3+ worker has reset the others
+# and not yet started its server; QUIT/TERM/INT/USR1 once it runs.
+WORKER_SIGNALS = ("SIGTERM", "SIGQUIT", "SIGINT", "SIGUSR1", "SIGTTIN", "SIGTTOU")
 
 
 class CheckError(Exception):
@@ -136,6 +141,17 @@ def _catches(masks, *names):
     return all(masks["SigCgt"] & procfs.signal_bit(getattr(signal, name)) for name in names)
 
 
+def _catches_any(masks, names):
+    return any(_catches(masks, name) for name in names)
+
+
+def _environ(pid):
+    try:
+        return procfs.environ(pid)
+    except OSError:  # another user's process
+        return None
+
+
 class Process(object):
     """What /proc says about one process, read at one moment."""
 
@@ -146,14 +162,19 @@ class Process(object):
         self.parent = procfs.parent_pid(pid)
         self.zombie = procfs.is_zombie(pid)
         self.exe = procfs.exe(pid)
+        self.environ = _environ(pid)
 
     def is_worker_of(self, master):
+        def same(a, b):  # unreadable (another user's process) counts as the same
+            return a is None or b is None or a == b
+
         return (
             self.parent == master.pid
             and not self.zombie
             and same_program(master.argv, self.argv)
-            and (self.exe is None or master.exe is None or self.exe == master.exe)
-            and _catches(self.masks, "SIGTERM")
+            and same(self.exe, master.exe)
+            and same(self.environ, master.environ)
+            and _catches_any(self.masks, WORKER_SIGNALS)
         )
 
 
