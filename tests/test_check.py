@@ -664,7 +664,8 @@ GOOD_INCLUDED = """{dir}/access.log
 }}
 """
 PROBLEMS = {
-    "report": (REPORT_STANZA, ["create", "compress-without-delaycompress", "signal-by-name"]),
+    # gunicorn chowns its log files to --user at start, so the bare `create` keeps them nobody-owned
+    "report": (REPORT_STANZA, ["compress-without-delaycompress", "signal-by-name"]),
     "copytruncate": ("{access} {{\n    copytruncate\n    compress\n}}\n", ["copytruncate"]),
     "create-root": (
         "{access} {{\n    create 0600 root root\n    postrotate\n        kill -USR1 $(cat {pidfile})\n"

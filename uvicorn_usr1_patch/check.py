@@ -134,7 +134,7 @@ def review_logrotate(master, report, config, pidfile):
     server = {
         "master": master.pid,
         "pidfiles": pidfiles,
-        "pidfile": pidfile or (sorted(pidfiles)[0] if pidfiles else None),
+        "pidfile": os.path.abspath(pidfile) if pidfile else (sorted(pidfiles)[0] if pidfiles else None),
         "master_uid": master.uid,
         "worker_uid": ids[1] if ids else None,
         "worker_gids": [ids[3]] + ids[4] if ids else [],
