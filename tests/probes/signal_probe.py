@@ -18,6 +18,11 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
 
+# The signals of the README's table: gunicorn's master handles each of them.
+TABLE_SIGNALS = ["SIGQUIT", "SIGINT", "SIGTERM", "SIGABRT", "SIGHUP", "SIGUSR1", "SIGUSR2"]
+TABLE_SIGNALS += ["SIGWINCH", "SIGTTIN", "SIGTTOU", "SIGCHLD"]
+
+
 class ProbeApp(BaseApplication):
     def load_config(self):
         self.cfg.set("bind", "127.0.0.1:0")
@@ -39,6 +44,11 @@ def describe(handler, worker):
         return "sync"  # reopens inside the signal handler
     if type(handler).__name__ == "DeferredReopen":
         return "deferred"
+    name = getattr(handler, "__name__", "")
+    if owner is worker and name in ("handle_quit", "handle_abort", "handle_exit", "handle_winch"):
+        return "worker." + name  # gunicorn's own worker handler
+    if name == "do_nothing":
+        return "nothing"
     return repr(handler)
 
 
@@ -75,17 +85,30 @@ def main():
         for s, h in master.items()
         if isinstance(getattr(h, "__self__", None), Arbiter) and signal.getsignal(s) == h
     )
-    report["sigchld"] = describe(signal.getsignal(signal.SIGCHLD), worker)
+    report["signals"] = {
+        name: describe(signal.getsignal(getattr(signal, name)), worker) for name in TABLE_SIGNALS
+    }
+    report["sigchld"] = report["signals"]["SIGCHLD"]
 
-    calls = []
-    worker.handle_usr1 = lambda sig, frame: calls.append(sig)  # counted from here on
+    handler = signal.getsignal(signal.SIGUSR1)
     if report["usr1"] == "deferred":
-        # No loop running: the reopen happens at once, in the handler.
+        calls = []
+        handler.reopen_logs = lambda: calls.append(1) or []  # counted from here on
+        # No loop running yet: remembered, never done inside the signal handler...
         os.kill(os.getpid(), signal.SIGUSR1)
         report["calls_without_loop"] = len(calls)
-        del calls[:]
 
         loop, report["loop"] = new_loop(worker)
+
+        async def first_tick():
+            # ...and done at the first safe point: uvicorn's first loop tick calls notify().
+            worker.notify()
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return len(calls)
+
+        report["calls_at_first_tick"] = loop.run_until_complete(first_tick())
+        del calls[:]
 
         async def burst():
             seen = []
@@ -105,6 +128,9 @@ def main():
             loop.run_until_complete(burst())
         )
         loop.close()
+        # After the loop has ended (the worker is exiting): dropped, with a line on stderr.
+        os.kill(os.getpid(), signal.SIGUSR1)
+        report["calls_after_loop_ended"] = len(calls)
 
     if "--uninstall-after" in sys.argv:
         import uvicorn_usr1_patch
