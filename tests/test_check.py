@@ -176,6 +176,10 @@ def test_verdicts_from_masks():
     uvicorn_019 = bits("INT", "QUIT", "USR1", "TERM", "TTIN", "TTOU")  # TTIN/TTOU: the master's
     assert verdict("worker", uvicorn_019) == ("caught", True, True)
     assert verdict("worker", uvicorn_019, versions={"uvicorn": "0.18.3"}) == ("caught", True, False)
+    patched = bits("INT", "QUIT", "ABRT", "USR1", "TERM", "TTIN", "TTOU")  # issue 9's worker_signals
+    active = dict(patch_pth="/site/uvicorn_usr1_patch.pth", versions={"uvicorn": "0.54.0"})
+    assert verdict("worker", patched, **active) == ("caught", True, False)
+    assert verdict("worker", patched, versions={"uvicorn": "0.54.0"}) == ("caught", True, True)
     gunicorn_own = bits("INT", "QUIT", "ABRT", "USR1", "TERM", "TTIN", "TTOU", "WINCH")  # sync, gthread, asgi
     assert verdict("worker", gunicorn_own) == ("caught", True, False)
     assert verdict("worker", ign=bits("USR1")) == ("ignored", False, False)

@@ -6,15 +6,16 @@ real gunicorn (tests/test_check.py) they are, for each worker type:
   master's Python handlers: it catches HUP and USR2 (and CHLD) like the master. Every other worker
   type resets those to the default: gunicorn's Worker.init_signals resets Worker.SIGNALS (ABRT HUP
   QUIT INT TERM USR1 USR2 WINCH CHLD) and installs QUIT TERM INT WINCH USR1 ABRT; uvicorn 0.13.3+
-  resets the same list (encode/uvicorn#895); the patched worker resets every master handler.
-  TTIN/TTOU are not in Worker.SIGNALS: every worker keeps the master's handler (or the patch's),
-  so they tell nothing.
+  resets the same list (encode/uvicorn#895); the patched worker resets every master handler and
+  catches QUIT/INT/ABRT itself. TTIN/TTOU are not in Worker.SIGNALS: every worker keeps the master's
+  handler (or the patch's do-nothing one), so they tell nothing.
 - uvicorn 0.13.3-0.18.3 unpatched: USR1 at its default action: it kills the worker
   (encode/uvicorn#1565).
 - uvicorn 0.19+ and uvicorn-worker unpatched: USR1 caught by handle_usr1, which reopens inside the
   signal handler; WINCH and ABRT stay at the default.
 - gunicorn's own workers (sync, gthread, gevent, eventlet, and the asgi worker of gunicorn 24+):
-  Worker.init_signals ran, so WINCH and ABRT are caught too.
+  Worker.init_signals ran, so WINCH and ABRT are caught too (a patched uvicorn worker catches ABRT,
+  never WINCH).
 A patched uvicorn 0.19+ worker catches the same signals as an unpatched one: that it is patched is
 read from the environment gunicorn runs in (the uvicorn release in its site-packages, whether our
 .pth is there and older than the master, UVICORN_USR1_PATCH in /proc/PID/environ).
