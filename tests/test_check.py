@@ -501,6 +501,7 @@ def test_check_and_reopen(tmp_path, release, patched):
         else:
             # the control: USR1 kills the workers; respawned ones write to the new file
             assert (code, result["workers_gone"]) == (1, workers)
+            assert not result["after"]["ok"]  # the respawned workers die of the next USR1 too
             assert not set(result["after"]["workers"]) & set(workers)
             assert in_new == 3
             respawned = g.worker_pids()
@@ -755,15 +756,17 @@ def test_logrotate_review_good_config(server_as_nobody):
 def test_logrotate_parser_syntax(tmp_path):
     conf = tmp_path / "syntax.conf"
     conf.write_text(
-        '# a comment\n  # an indented comment\ncompress\n"/srv/my app/*.log" /srv/b.log {\n'
+        '# a comment\n  # an indented comment\ncompress\nmissingok\n"/srv/my app/*.log" /srv/b.log {\n'
         "    postrotate\n        for p in 1; do { echo }; done\n        x() { :; }\n    endscript\n"
-        "    nocompress\n}\n/srv/c.log\n{\n    create=0640 nobody nogroup\n}\n"
+        "    nocompress\n}\n/srv/c.log\n{\n    rotate=5\n    create 0640 nobody nogroup\n}\n"
     )
+    os.chmod(str(tmp_path), 0o755)
+    logrotate_accepts(str(conf), str(tmp_path))
     first, second = check_logrotate.parse(str(conf))
     assert first.patterns == ["/srv/my app/*.log", "/srv/b.log"] and first.get("compress") is False
     assert "x() { :; }" in first.scripts["postrotate"][0]
     assert second.patterns == ["/srv/c.log"] and second.get("compress") is True
-    assert second.get("create") == ["0640", "nobody", "nogroup"]
+    assert second.get("create") == ["0640", "nobody", "nogroup"] and second.get("rotate") == ["5"]
     assert check_logrotate.matches("/srv/my app/*.log", "/srv/my app/access.log")
     assert not check_logrotate.matches("/srv/*.log", "/srv/sub/access.log")  # `*` stays in a component
     (tmp_path / "broken.conf").write_text("/srv/a.log {\n    postrotate\n        kill -USR1 1\n}\n")
@@ -784,3 +787,23 @@ def test_signals_in_scripts():
     assert check_logrotate.signals("kill -HUP $(cat /run/g.pid)") == []
     assert check_logrotate.signals("systemctl kill -s USR1 app.service") == [("systemctl", "app.service")]
     assert check_logrotate.signals("systemctl kill --kill-whom=main -s USR1 app.service") == []
+
+
+@pytest.mark.e2e
+def test_logrotate_review_without_option_reads_the_system_config(server_as_nobody, monkeypatch):
+    """Without --logrotate: logrotate's own entry point and what it includes (here a copy under the
+    test's directory standing in for /etc/logrotate.conf, which the test must not touch)."""
+    g = server_as_nobody
+    os.makedirs(os.path.join(g.workdir, "system.d"), exist_ok=True)
+    write_conf(g, "system.d/other", "/var/log/not-this-server.log {{\n    missingok\n    copytruncate\n}}\n")
+    write_conf(g, "system.d/gunicorn", PROBLEMS["pkill"][0])
+    conf = write_conf(g, "system.conf", "weekly\ninclude {dir}/system.d\n")
+    monkeypatch.setattr(check, "SYSTEM_LOGROTATE", conf)
+    args = check.parse_args(["--pidfile", g.pidfile])
+    report, status = check.run(args)
+    assert [f["problem"] for f in report["logrotate"]["findings"]] == ["signal-by-name"]
+    assert status == 1
+    with open(conf, "a") as f:
+        f.write("/a.log {\n")  # a broken system config: not reviewed, check itself still works
+    report, status = check.run(args)
+    assert report["logrotate"]["error"] and status == 0

@@ -123,7 +123,13 @@ def review_logrotate(master, report, config, pidfile):
         for f in p["files"]:
             logs.add(f["opened_as"] if f["stale"] else f["path"])
     configs = [config] if config else [SYSTEM_LOGROTATE]
-    stanzas = check_logrotate.parse(configs[0]) if config or os.path.exists(SYSTEM_LOGROTATE) else []
+    try:
+        # logrotate's own entry point: /etc/logrotate.conf includes /etc/logrotate.d
+        stanzas = check_logrotate.parse(configs[0]) if config or os.path.exists(SYSTEM_LOGROTATE) else []
+    except CheckError as err:
+        if config:
+            raise  # the config the operator asked about: bad input
+        return {"configs": configs, "stanzas": [], "findings": [], "error": str(err)}
     matched = check_logrotate.stanzas_for(stanzas, sorted(logs))
     workers = [p for p in report["processes"] if p["role"] == "worker"]
     try:
@@ -156,6 +162,7 @@ def review_logrotate(master, report, config, pidfile):
         "configs": configs,
         "stanzas": [{"patterns": s.patterns, "where": s.where, "logs": mine} for s, mine in matched],
         "findings": findings,
+        "error": None,
     }
 
 
@@ -265,6 +272,8 @@ def render(report):
 
 def render_logrotate(review):
     lines = []
+    if review["error"]:
+        return "logrotate: not reviewed: " + procfs.escape(review["error"])
     if not review["stanzas"] and not review["findings"]:
         return "logrotate: no stanza in {} rotates the server's logs".format(", ".join(review["configs"]))
     for stanza in review["stanzas"]:

@@ -9,6 +9,7 @@ lines or breaks the reopen, for the stanzas whose patterns match the files the s
 """
 
 import fnmatch
+import glob
 import grp
 import os
 import pwd
@@ -23,7 +24,7 @@ CONFIG_MAX = 1 << 20  # bytes of one config file
 TABOO = (".rpmsave", ".rpmorig", "~", ",v", ".rpmnew", ".swp", ".cfsaved", ".disabled", ".dpkg-old")
 TABOO += (".dpkg-dist", ".dpkg-new", ".dpkg-bak", ".dpkg-del", ".ucf-old", ".ucf-new", ".ucf-dist")
 SCRIPTS = ("postrotate", "prerotate", "firstaction", "lastaction", "preremove")
-# option -> (value when set, its "no" form): a later one overrides an earlier one
+# on/off options, each with its "no" form (nocompress ...): the later one wins
 FLAGS = ("compress", "delaycompress", "copytruncate", "sharedscripts", "copy")
 SIGNAL_SCRIPTS = ("postrotate", "lastaction")  # where a reopen signal belongs
 USR1 = r"(?:-s\s*|--signal[=\s]+|-)(?:SIG)?(?:USR1|10)\b"
@@ -168,8 +169,6 @@ def matches(pattern, path):
 
 def files_of(stanza, root=""):
     """The existing files the stanza's patterns name now (what one logrotate run rotates)."""
-    import glob
-
     found = set()
     for pattern in stanza.patterns:
         for path in glob.glob(root + pattern):
