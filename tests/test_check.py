@@ -517,24 +517,27 @@ def test_check_and_reopen(tmp_path, release, patched):
 
 @pytest.mark.e2e
 def test_non_utf8_log_name_and_pidfile_warning(tmp_path):
-    """A log file whose name is not UTF-8: reported, escaped, no crash (it crashed the text output)."""
-    workdir = str(tmp_path).encode()
-    odd = os.path.join(workdir, b"acc\xffess.log")
-    g = Gunicorn(
-        stacks.venv("uvicorn-0.54.0"),
-        str(tmp_path),
-    )
+    """A log file whose name is not UTF-8 (it crashed the text output), and one the terminal cannot
+    show: reported, escaped, no crash."""
+    odd = os.path.join(str(tmp_path).encode(), b"acc\xff\xc3\xa9ss.log")  # \xff, then an e-acute
+    g = Gunicorn(stacks.venv("uvicorn-0.54.0"), str(tmp_path))
     g.access_log = os.fsdecode(odd)
     g.start()
     try:
         os.chmod(g.pidfile, 0o666)  # anyone may aim it now
         code, out, err = run_check("--pidfile", g.pidfile)
         assert code == 0 and "Traceback" not in err, err
-        assert "acc\\xffess.log" in out
+        assert "acc\\xff\u00e9ss.log" in out
         assert "WARNING: pidfile {} is writable by everyone".format(g.pidfile) in out
+        os.environ["PYTHONIOENCODING"] = "ascii"  # LANG=C on an old Python
+        try:
+            code, out, err = run_check("--pidfile", g.pidfile)
+        finally:
+            del os.environ["PYTHONIOENCODING"]
+        assert code == 0 and "Traceback" not in err and "acc\\xff\\xe9ss.log" in out, err
         code, report = run_json("--pid", g.master_pid)
         paths = [f["path"] for p in report["processes"] for f in p["files"]]
-        assert os.path.join(str(tmp_path), "acc\\xffess.log") in paths
+        assert os.path.join(str(tmp_path), "acc\\xff\u00e9ss.log") in paths
     finally:
         g.stop()
 

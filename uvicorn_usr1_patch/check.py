@@ -402,6 +402,14 @@ def run(args):
     return report, 0 if ok else 1
 
 
+def _print(text, file):
+    """print(), falling back to \\x escapes when the terminal's encoding cannot show a name (LANG=C)."""
+    try:
+        print(text, file=file)
+    except UnicodeEncodeError:
+        print(text.encode("ascii", "backslashreplace").decode("ascii"), file=file)
+
+
 def main(argv):
     try:
         args = parse_args(argv)
@@ -410,12 +418,12 @@ def main(argv):
     try:
         report, status = run(args)
     except CheckError as err:
-        print("uvicorn_usr1_patch check: {}".format(procfs.escape(str(err))), file=sys.stderr)
+        _print("uvicorn_usr1_patch check: {}".format(procfs.escape(str(err))), sys.stderr)
         return 2
     if args.json:
         text = json.dumps(_escaped(report), indent=2, sort_keys=True)
     else:
         text = render_reopen(report) if args.reopen else render(report)
         text += "\n" + render_logrotate(report["logrotate"])
-    print(text)
+    _print(text, sys.stdout)
     return status
