@@ -393,7 +393,7 @@ def _is_this_master(target, server):
 
 
 def _review_signal(stanza, mine, server, kill_usr1):
-    found, to_master = [], 0
+    found, to_master, unresolved = [], 0, 0
     for name in SIGNAL_SCRIPTS:
         if name not in stanza.scripts:
             continue
@@ -414,7 +414,9 @@ def _review_signal(stanza, mine, server, kill_usr1):
                 to_master += 1
                 continue
             this = _is_this_master(target, server)
-            if this:
+            if this is None:  # `kill -USR1 $w` in a loop: which process, the script decides
+                unresolved += 1
+            elif this:
                 to_master += 1
             elif this is False:
                 found.append(
@@ -431,7 +433,7 @@ def _review_signal(stanza, mine, server, kill_usr1):
                         "postrotate `{}` endscript".format(kill_usr1),
                     )
                 )
-    if not to_master and not found:
+    if not to_master and not unresolved and not found:
         found.append(
             _finding(
                 "no-signal",
