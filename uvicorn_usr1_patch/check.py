@@ -262,7 +262,7 @@ def render(report):
             if p["note"]:
                 lines.append("    note: " + p["note"])
     for warning in report.get("warnings", []):
-        lines.append("  WARNING: " + warning)
+        lines.append("  WARNING: " + procfs.escape(warning))
     if report["ok"]:
         lines.append("verdict: OK: nothing stale; every process reopens its logs on USR1")
     else:

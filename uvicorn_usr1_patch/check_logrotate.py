@@ -17,7 +17,6 @@ import re
 import shlex
 import stat
 
-from uvicorn_usr1_patch import procfs
 from uvicorn_usr1_patch.check_target import CheckError, read_pidfile
 
 CONFIG_MAX = 1 << 20  # bytes of one config file
@@ -45,19 +44,15 @@ def _read_config(path):
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
-        raise CheckError(
-            "cannot read logrotate config {}: {}".format(procfs.escape(path), err.strerror)
-        ) from None
+        raise CheckError("cannot read logrotate config {}: {}".format(path, err.strerror)) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise CheckError("logrotate config {} is not a regular file".format(procfs.escape(path)))
+            raise CheckError("logrotate config {} is not a regular file".format(path))
         data = os.read(fd, CONFIG_MAX + 1)
     finally:
         os.close(fd)
     if len(data) > CONFIG_MAX:
-        raise CheckError(
-            "logrotate config {} is larger than {} bytes".format(procfs.escape(path), CONFIG_MAX)
-        )
+        raise CheckError("logrotate config {} is larger than {} bytes".format(path, CONFIG_MAX))
     return os.fsdecode(data)
 
 
@@ -93,7 +88,7 @@ def _words(line):
 def _parse_file(path, defaults, stanzas, reading):
     real = os.path.realpath(path)
     if real in reading:
-        raise CheckError("logrotate config {} includes itself".format(procfs.escape(path)))
+        raise CheckError("logrotate config {} includes itself".format(path))
     reading = reading | {real}
     stanza, script, pending, pending_at = None, None, [], None
     for number, raw in enumerate(_read_config(path).splitlines(), 1):

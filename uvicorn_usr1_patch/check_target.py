@@ -41,7 +41,7 @@ class CheckError(Exception):
 def read_pidfile(path):
     """(pid, os.stat of the file) from gunicorn's --pid file, read strictly and boundedly."""
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
-    shown = procfs.escape(path)
+    shown = path  # main() escapes the whole message
     try:
         fd = os.open(path, flags)
     except OSError as err:
@@ -67,7 +67,8 @@ def read_pidfile(path):
 
 
 def _shown_bytes(data):
-    return repr(data)[1:] if data else "(empty)"
+    """The pidfile's bytes as text; main() escapes what is not printable ("\\n", "\\xff")."""
+    return "'{}'".format(os.fsdecode(data)) if data else "(empty)"
 
 
 def _file_kind(mode):
@@ -108,14 +109,14 @@ def pidfile_warnings(path, st, master_uid, master_gid):
     found = []
     why = _others_can_write(st, master_uid, master_gid, directory=False)
     if why:
-        found.append("pidfile {} is {}".format(procfs.escape(path), why))
+        found.append("pidfile {} is {}".format(path, why))
     directory = os.path.dirname(os.path.abspath(path))
     try:
         why = _others_can_write(os.stat(directory), master_uid, master_gid, directory=True)
     except OSError:
         why = None
     if why:
-        found.append("the pidfile's directory {} is {}".format(procfs.escape(directory), why))
+        found.append("the pidfile's directory {} is {}".format(directory, why))
     if found:
         found[-1] += " (the master runs as {}): whoever can write it can aim check at another process".format(
             _user(master_uid)
@@ -254,7 +255,7 @@ def _verify(pid, pidfd):
         uid, _, gid, _, _ = procfs.user_ids(pid)
     except (OSError, ValueError, IndexError, KeyError):
         raise CheckError("no such process: {}".format(pid)) from None
-    shown = procfs.escape(" ".join(target.argv))[:100]
+    shown = " ".join(target.argv)[:100]
     if target.zombie:
         raise CheckError("pid {} has exited (a zombie)".format(pid))
     if not _mentions_gunicorn(target.argv):
