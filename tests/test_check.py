@@ -391,6 +391,7 @@ WORKER_TYPES = {
         ("caught", True, 0),
     ),
     "gunicorn-sync": ("uvicorn-0.54.0", "sync", "wsgi_app:app", ("caught", False, 0)),
+    "gunicorn-gthread": ("uvicorn-0.54.0", "gthread", "wsgi_app:app", ("caught", False, 0)),
     "gunicorn-asgi": ("uvicorn-worker-0.4.0", "asgi", "asgi_app:asgi3", ("caught", False, 0)),
 }
 
