@@ -811,3 +811,26 @@ def test_logrotate_review_without_option_reads_the_system_config(server_as_nobod
         f.write("/a.log {\n")  # a broken system config: not reviewed, check itself still works
     report, status = check.run(args)
     assert report["logrotate"]["error"] and status == 0
+
+
+@pytest.mark.e2e
+def test_environment_of_python_m_gunicorn_found_on_path(tmp_path):
+    """`python -m gunicorn` typed in a shell: argv[0] is a bare "python"; the site-packages read is
+    that of the first `python` on gunicorn's PATH (the venv's), not of every PATH entry."""
+    venv = stacks.venv("uvicorn-0.54.0")
+    pidfile = str(tmp_path / "g.pid")
+    env = dict(os.environ, PATH="{}:/usr/bin:/bin".format(venv.bin))  # /usr/bin has a python3 too
+    env.pop("PYTHONPATH", None)
+    cmd = ["python", "-m", "gunicorn", "-w", "1", "-b", "127.0.0.1:0", "--pid", pidfile]
+    cmd += ["--chdir", os.path.join(HERE, "apps"), "-k", "uvicorn.workers.UvicornWorker", "asgi_app:app"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(pidfile), 30, what="gunicorn's pidfile")
+        assert procfs.command_line(proc.pid)[0] == "python"
+        found = check_verdicts.environment(proc.pid)
+        assert found["site_packages"] == venv.site_packages()
+        assert found["versions"]["uvicorn"] == "0.54.0" and found["versions"]["gunicorn"] == "23.0.0"
+        assert found["patch_pth"] and found["worker_class"] == "uvicorn.workers.UvicornWorker"
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -69,8 +69,13 @@ def _site_packages(pid, argv, environ):
     for arg in argv[:2]:  # the interpreter, and a script such as .../bin/gunicorn
         if "/" in arg:
             places.append(os.path.join(cwd, arg))
-        elif arg == argv[0]:  # "python" or "gunicorn" found on PATH
-            places += [os.path.join(d, arg) for d in environ.get("PATH", "").split(":") if d.startswith("/")]
+        elif arg == argv[0]:  # "python" or "gunicorn": the first of that name on its PATH
+            found_on_path = [
+                os.path.join(d, arg)
+                for d in environ.get("PATH", "").split(":")
+                if d.startswith("/") and os.path.exists(procfs.in_root(pid, os.path.join(d, arg)))
+            ]
+            places += found_on_path[:1]
     if environ.get("VIRTUAL_ENV", "").startswith("/"):
         places.append(os.path.join(environ["VIRTUAL_ENV"], "bin", "python"))
     found = []
