@@ -303,9 +303,10 @@ def test_master_without_workers_and_worker_with_child_told_apart(tmp_path):
         code, report = run_json("--pid", g.master_pid)
         assert code == 0 and report["workers"] == g.worker_pids()
     finally:
-        workers = g.worker_pids()
+        # the workers' children outlive them (orphans): list them before stopping gunicorn
+        leftovers = set(grandchildren + [c for w in g.worker_pids() for c in procfs.children(w)])
         g.stop()
-        for pid in grandchildren + [c for w in workers for c in procfs.children(w)]:
+        for pid in leftovers:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
