@@ -6,9 +6,9 @@ import os
 import subprocess
 
 import pytest
-from stacks import STACKS, venv
 
-UNPATCHED = {"master": "ignored", "default": "kills", "sync": "sync"}
+from tools.stacks import STACKS, venv
+from uvicorn_usr1_patch.releases import DEFERRED
 
 
 def doctor(name, *args, env=None, python_args=()):
@@ -29,8 +29,8 @@ def test_doctor_ok_when_the_hook_is_active(name):
     assert code == 0, out + err
     assert report["ok"] and report["hook_active"]
     worker = report["workers"][-1]
-    assert worker["unpatched"] == UNPATCHED[STACKS[name][3]]
-    assert worker["in_gunicorn_workers"] == "loop-safe"
+    assert worker["unpatched"] == STACKS[name].family
+    assert worker["in_gunicorn_workers"] == DEFERRED
 
 
 @pytest.mark.parametrize("name", sorted(STACKS))

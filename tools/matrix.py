@@ -12,9 +12,9 @@ Old uvicorn releases (0.4-0.13) pin few dependencies, so today's resolver would 
 never ran with: such cells pin the uvloop/httptools/h11/click/websockets of their time (uvloop
 0.14/0.15 keep their `asyncio.get_event_loop()` under uvloop's policy working).
 
-family: "ignored" = 0.4.0-0.13.2 (`init_signals` is `pass`: workers ignore USR1),
-        "kills"   = 0.13.3-0.18.3 (signals reset to SIG_DFL: USR1 kills the workers),
-        "sync"    = 0.19.0+ and uvicorn-worker (a synchronous `handle_usr1` in the signal handler).
+family: uvicorn_usr1_patch/releases.py's "pass" (0.4.0-0.13.2: workers ignore USR1), "reset"
+(0.13.3-0.18.3: USR1 kills the workers), "sync" (0.19.0+ and uvicorn-worker: a synchronous
+`handle_usr1` in the signal handler).
 key: the cells that run every scenario; the others run scenarios 1-2 with their controls.
 """
 
@@ -34,10 +34,10 @@ import time
 
 from tools import logrotate_run, venvs
 from tools.gunicorn_run import Gunicorn, Timeout, wait_for, writes_to
-
-UVICORN = "uvicorn.workers.UvicornWorker"
-H11 = "uvicorn.workers.UvicornH11Worker"
-PACKAGE_WORKER = "uvicorn_worker.UvicornWorker"
+from tools.stacks import H11_WORKER as H11
+from tools.stacks import PACKAGE_WORKER
+from tools.stacks import UVICORN_WORKER as UVICORN
+from uvicorn_usr1_patch.releases import PASS, RESET, SYNC, version_key
 
 # dependencies as of 2019-2020, for uvicorn 0.4-0.13 (no upper bounds in their metadata)
 _OLD_PY36 = ["uvloop==0.14.0", "httptools==0.1.1", "h11==0.9.0", "click==7.1.2", "websockets==8.1"]
@@ -68,7 +68,7 @@ CELLS = [
         "20.0.4",
         "uvicorn[standard]==0.13.1",
         UVICORN,
-        "ignored",
+        PASS,
         "0.12.2-0.13.2",
         ["uvloop==0.14.0", "httptools==0.1.1", "fastapi==0.62.0"],
         key=True,
@@ -80,41 +80,41 @@ CELLS = [
         "19.9.0",
         "uvicorn==0.4.2",
         UVICORN,
-        "ignored",
+        PASS,
         "0.4.0-0.4.2",
         _OLD_PY36,
         key=True,
     ),
-    _cell("py3.6-g19.9.0-u0.4.3-h11", "3.6", "19.9.0", "uvicorn==0.4.3", H11, "ignored", "0.4.3", _OLD_PY36),
+    _cell("py3.6-g19.9.0-u0.4.3-h11", "3.6", "19.9.0", "uvicorn==0.4.3", H11, PASS, "0.4.3", _OLD_PY36),
     _cell(
         "py3.7-g19.10.0-u0.4.5",
         "3.7",
         "19.10.0",
         "uvicorn==0.4.5",
         UVICORN,
-        "ignored",
+        PASS,
         "0.4.4-0.4.5",
         _OLD_PY36,
     ),
-    _cell("py3.7-g20.0.4-u0.4.6-h11", "3.7", "20.0.4", "uvicorn==0.4.6", H11, "ignored", "0.4.6", _OLD_PY36),
+    _cell("py3.7-g20.0.4-u0.4.6-h11", "3.7", "20.0.4", "uvicorn==0.4.6", H11, PASS, "0.4.6", _OLD_PY36),
     _cell(
         "py3.7-g20.0.4-u0.7.3",
         "3.7",
         "20.0.4",
         "uvicorn==0.7.3",
         UVICORN,
-        "ignored",
+        PASS,
         "0.5.0-0.9.0 (not 0.6.1)",
         key=True,
     ),
-    _cell("py3.7-g20.0.4-u0.6.1-h11", "3.7", "20.0.4", "uvicorn==0.6.1", H11, "ignored", "0.6.1"),
+    _cell("py3.7-g20.0.4-u0.6.1-h11", "3.7", "20.0.4", "uvicorn==0.6.1", H11, PASS, "0.6.1"),
     _cell(
         "py3.8-g20.0.4-u0.9.1",
         "3.8",
         "20.0.4",
         "uvicorn==0.9.1",
         UVICORN,
-        "ignored",
+        PASS,
         "0.9.1",
         ["uvloop==0.14.0"],
     ),
@@ -124,7 +124,7 @@ CELLS = [
         "20.1.0",
         "uvicorn==0.11.1",
         H11,
-        "ignored",
+        PASS,
         "0.10.0-0.11.1 (not 0.10.9)",
         ["uvloop==0.14.0"],
     ),
@@ -134,7 +134,7 @@ CELLS = [
         "20.1.0",
         "uvicorn==0.10.9",
         UVICORN,
-        "ignored",
+        PASS,
         "0.10.9",
         ["uvloop==0.14.0"],
     ),
@@ -144,7 +144,7 @@ CELLS = [
         "20.0.4",
         "uvicorn==0.11.3",
         UVICORN,
-        "ignored",
+        PASS,
         "0.11.2-0.11.3",
         _OLD_PY36,
     ),
@@ -154,7 +154,7 @@ CELLS = [
         "20.1.0",
         "uvicorn==0.11.4",
         H11,
-        "ignored",
+        PASS,
         "0.11.4",
         ["uvloop==0.15.3"],
         key=True,
@@ -165,7 +165,7 @@ CELLS = [
         "20.1.0",
         "uvicorn==0.12.1",
         UVICORN,
-        "ignored",
+        PASS,
         "0.11.5-0.12.1",
         _OLD_PY39,
     ),
@@ -175,7 +175,7 @@ CELLS = [
         "21.2.0",
         "uvicorn==0.13.2",
         H11,
-        "ignored",
+        PASS,
         "0.12.2-0.13.2",
         _OLD_PY39,
     ),
@@ -185,21 +185,19 @@ CELLS = [
         "20.1.0",
         "uvicorn[standard]==0.13.3",
         UVICORN,
-        "kills",
+        RESET,
         "0.13.3-0.13.4",
         ["uvloop==0.15.3", "httptools==0.1.2"],
         key=True,
     ),
-    _cell(
-        "py3.10-g21.2.0-u0.14.0", "3.10", "21.2.0", "uvicorn==0.14.0", UVICORN, "kills", "0.14.0", key=True
-    ),
+    _cell("py3.10-g21.2.0-u0.14.0", "3.10", "21.2.0", "uvicorn==0.14.0", UVICORN, RESET, "0.14.0", key=True),
     _cell(
         "py3.10-g21.2.0-u0.16.0",
         "3.10",
         "21.2.0",
         "uvicorn[standard]==0.16.0",
         UVICORN,
-        "kills",
+        RESET,
         "0.15.0-0.16.0",
     ),
     _cell(
@@ -208,7 +206,7 @@ CELLS = [
         "20.1.0",
         "uvicorn[standard]==0.18.3",
         UVICORN,
-        "kills",
+        RESET,
         "0.17.0-0.18.3",
         key=True,
     ),
@@ -218,7 +216,7 @@ CELLS = [
         "21.2.0",
         "uvicorn[standard]==0.19.0",
         UVICORN,
-        "sync",
+        SYNC,
         "0.19.0",
         key=True,
     ),
@@ -228,7 +226,7 @@ CELLS = [
         "22.0.0",
         "uvicorn==0.29.0",
         H11,
-        "sync",
+        SYNC,
         "0.20.0-0.29.0",
         key=True,
     ),
@@ -238,7 +236,7 @@ CELLS = [
         "23.0.0",
         "uvicorn[standard]==0.29.0",
         UVICORN,
-        "sync",
+        SYNC,
         "0.20.0-0.29.0",
         key=True,
     ),
@@ -248,7 +246,7 @@ CELLS = [
         "27.0.1",
         "uvicorn[standard]==0.54.0",
         UVICORN,
-        "sync",
+        SYNC,
         "0.30.0+ (deprecated module)",
         key=True,
     ),
@@ -258,7 +256,7 @@ CELLS = [
         "27.0.1",
         "uvicorn-worker==0.4.0",
         PACKAGE_WORKER,
-        "sync",
+        SYNC,
         "uvicorn-worker package",
         ["uvicorn[standard]"],
         key=True,
@@ -269,7 +267,7 @@ CELLS = [
         "23.0.0",
         "uvicorn-worker==0.4.0",
         PACKAGE_WORKER,
-        "sync",
+        SYNC,
         "uvicorn-worker package",
     ),
 ]
@@ -282,7 +280,7 @@ CELLS.append(
         "27.0.1",
         "uvicorn[standard]==0.54.0",
         UVICORN,
-        "sync",
+        SYNC,
         "0.30.0+ (deprecated module)",
     )
 )
@@ -327,7 +325,7 @@ def installed_versions(venv):
 
 def loop_and_http(cell, versions):
     """What the worker class runs on, from uvicorn's CONFIG_KWARGS of that release."""
-    uvicorn = tuple(int(p) for p in versions.get("uvicorn", "0").split(".")[:2])
+    uvicorn = version_key(versions.get("uvicorn", "0"))
     if cell["worker"] == H11:
         loop, http = "asyncio", "h11"
     elif uvicorn < (0, 14):  # CONFIG_KWARGS = {"loop": "uvloop", "http": "httptools"}
@@ -581,12 +579,12 @@ def judge_rotate(result):
 
 def control_shows_bug(cell, result):
     """(shown, description) of the release's own failure in a control run of scenario 1 or 2."""
-    if cell["family"] == "ignored":
+    if cell["family"] == PASS:
         shown = result["after_in_new_file"] == 0 and not result["reopened"]
         return shown, "{}/{} post-rotation lines in the new {} (the rest went to the rotated file)".format(
             result["after_in_new_file"], result["after_expected"], result["access_file"]
         )
-    if cell["family"] == "kills":
+    if cell["family"] == RESET:
         shown = result["pids_changed"] and result["inflight_failed"] > 0
         return shown, "workers killed: PIDs changed, {} restarts, {}/2 in-flight requests failed".format(
             result["restarts"], result["inflight_failed"]
@@ -737,7 +735,7 @@ def verdict(cell, results):
         else:
             shown, description = control_shows_bug(cell, result)
             control_notes.append("{}: {}".format(scenario, description))
-            if cell["family"] != "sync" and not shown:
+            if cell["family"] != SYNC and not shown:
                 problems.append("{}: control did not show the bug: {}".format(key, description))
     return {"ok": not problems, "problems": problems, "control": control_notes, "patched": patched_notes}
 

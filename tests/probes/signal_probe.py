@@ -9,6 +9,7 @@ first (for venvs without the .pth); the .pth, when present, has already installe
 
 import asyncio
 import importlib
+import importlib.util
 import json
 import os
 import signal
@@ -16,6 +17,15 @@ import sys
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+
+# The families' one vocabulary (pass, reset, sync, deferred), loaded by path: the probe also runs
+# in venvs that do not hold this package (tests/test_patches.py's pristine and diffed stacks).
+_RELEASES = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "uvicorn_usr1_patch", "releases.py"
+)
+_spec = importlib.util.spec_from_file_location("uvicorn_usr1_patch_releases", _RELEASES)
+releases = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(releases)
 
 
 class ProbeApp(BaseApplication):
@@ -26,19 +36,18 @@ class ProbeApp(BaseApplication):
         return None
 
 
-def describe(handler, worker):
-    """Classify a signal handler: default, ignored, master, sync, deferred (or its repr)."""
-    owner = getattr(handler, "__self__", None)
+def from_master(handler):
+    return isinstance(getattr(handler, "__self__", None), Arbiter)
+
+
+def describe(handler):
+    """A signal's disposition other than USR1's: default, ignored, master (or the handler's repr)."""
     if handler == signal.SIG_DFL:
-        return "default"  # for USR1: the worker is killed
+        return "default"
     if handler == signal.SIG_IGN:
         return "ignored"
-    if isinstance(owner, Arbiter):
-        return "master"  # inherited: for USR1, the reopen never happens in the worker
-    if owner is worker and getattr(handler, "__name__", "") == "handle_usr1":
-        return "sync"  # reopens inside the signal handler
-    if type(handler).__name__ == "DeferredReopen":
-        return "deferred"
+    if from_master(handler):
+        return "master"
     return repr(handler)
 
 
@@ -69,17 +78,16 @@ def main():
     worker = worker_class(1, os.getpid(), [], arbiter.app, 30, arbiter.cfg, arbiter.log)
     worker.init_signals()
 
-    report = {"worker": target, "usr1": describe(signal.getsignal(signal.SIGUSR1), worker)}
+    usr1 = releases.usr1_outcome(signal.getsignal(signal.SIGUSR1), worker, from_master)
+    report = {"worker": target, "usr1": usr1}
     report["master_handlers_left"] = sorted(
-        signal.Signals(s).name
-        for s, h in master.items()
-        if isinstance(getattr(h, "__self__", None), Arbiter) and signal.getsignal(s) == h
+        signal.Signals(s).name for s, h in master.items() if from_master(h) and signal.getsignal(s) == h
     )
-    report["sigchld"] = describe(signal.getsignal(signal.SIGCHLD), worker)
+    report["sigchld"] = describe(signal.getsignal(signal.SIGCHLD))
 
     calls = []
     worker.handle_usr1 = lambda sig, frame: calls.append(sig)  # counted from here on
-    if report["usr1"] == "deferred":
+    if report["usr1"] == releases.DEFERRED:
         # No loop running: the reopen happens at once, in the handler.
         os.kill(os.getpid(), signal.SIGUSR1)
         report["calls_without_loop"] = len(calls)
