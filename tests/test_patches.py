@@ -19,7 +19,7 @@ import pytest
 
 from tools import make_patches, venvs
 from tools.gunicorn_run import Gunicorn, count_lines
-from tools.stacks import DIFF_STACKS, STACKS, uvicorn_release
+from tools.stacks import DIFF_STACKS, PYTHONS, STACKS, uvicorn_release
 from uvicorn_usr1_patch.releases import PASS, RESET, version_key
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -148,7 +148,7 @@ def compiles_on(release, minor):
     return minor in release.pythons or version_key(minor) > max(version_key(p) for p in release.pythons)
 
 
-@pytest.mark.parametrize("minor", sorted(venvs.pythons(), key=version_key))
+@pytest.mark.parametrize("minor", PYTHONS)
 def test_patched_files_compile_on_the_pythons_each_release_supports(minor, releases, tmp_path):
     chosen = [r for r in releases.values() if r.affected and compiles_on(r, minor)]
     assert chosen
@@ -161,12 +161,12 @@ def test_patched_files_compile_on_the_pythons_each_release_supports(minor, relea
     code = (
         "import sys\nfor p in sys.argv[1:]:\n    compile(open(p).read(), p, 'exec')\nprint(len(sys.argv) - 1)"
     )
-    out = subprocess.check_output([venvs.python(minor), "-c", code] + paths, universal_newlines=True)
+    out = subprocess.check_output([venvs.require_python(minor), "-c", code] + paths, universal_newlines=True)
     assert out.strip() == str(len(chosen))
 
 
 def test_every_diff_is_compiled_by_some_python(releases):
-    available = set(venvs.pythons())
+    available = set(PYTHONS)
     for release in releases.values():
         if release.affected:
             assert available & set(release.pythons), release.version
@@ -233,7 +233,7 @@ def diffed_venv(name):
     """
     version, minor = uvicorn_release(DIFF_STACKS[name]), DIFF_STACKS[name].python
     diff = os.path.join(make_patches.PATCHES, "uvicorn-{}.diff".format(version))
-    interpreter = venvs.python(minor)
+    interpreter = venvs.require_python(minor)
     key = hashlib.sha256(json.dumps([interpreter, sorted(requirements(name)), sha256_of(diff)]).encode())
     venv = venvs.Venv(
         os.path.join(venvs.VENVS, "diffed-uvicorn{}-py{}-{}".format(version, minor, key.hexdigest()[:12]))

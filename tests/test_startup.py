@@ -135,13 +135,11 @@ class Env(object):
 
 @pytest.fixture
 def make_env(tmp_path):
-    """make_env('3.6', package=True, pth=True, wrapt=True) -> Env (skips if no such Python)."""
+    """make_env('3.6', package=True, pth=True, wrapt=True) -> Env (fails if no such Python)."""
     made = []
 
     def make(python_minor, package=True, pth=True, wrapt=True):
-        interpreter = venvs.python(python_minor)
-        if interpreter is None:
-            pytest.skip("no Python {} on this machine".format(python_minor))
+        interpreter = venvs.require_python(python_minor)
         path = str(tmp_path / "venv{}".format(len(made)))
         subprocess.run([venvs.uv(), "venv", "-q", "-p", interpreter, path], check=True, capture_output=True)
         env = Env(path, python_minor)

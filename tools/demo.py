@@ -57,12 +57,10 @@ def run_once(venv, workdir, patch_on):
 
 
 def main():
-    if venvs.python(REPORT.python) is None:
-        sys.exit(
-            "demo: no Python {0} under {1}/versions: `pyenv install {0}` (.ci/run installs it)".format(
-                REPORT.python, venvs.pyenv_root()
-            )
-        )
+    try:
+        venvs.require_python(REPORT.python)
+    except LookupError as exc:
+        sys.exit("demo: {}".format(exc))
     print(
         "demo: preparing a Python {} venv with {} ...".format(REPORT.python, " ".join(REPORT.requirements)),
         flush=True,

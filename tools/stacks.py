@@ -16,6 +16,10 @@ PACKAGE_WORKER = "uvicorn_worker.UvicornWorker"
 
 Stack = collections.namedtuple("Stack", "name python requirements worker family")
 
+# Every Python a test, a bench or a matrix cell runs on. A missing one fails the tests that need
+# it (tools/venvs.py require_python); `python -m tools.venvs --install-pythons` installs them.
+PYTHONS = ["3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
+
 
 def _table(*stacks):
     return collections.OrderedDict((s.name, s) for s in stacks)

@@ -60,6 +60,25 @@ def python(minor):
     return pythons().get(minor)
 
 
+def require_python(minor):
+    """The interpreter for '3.8' etc.; a missing one is an error, so a test needing it fails."""
+    found = python(minor)
+    if found is None:
+        raise LookupError(
+            "no Python {0} under {1}/versions: `pyenv install {0}`, or `python -m tools.venvs "
+            "--install-pythons` for every Python the tests need (.ci/run runs it)".format(minor, pyenv_root())
+        )
+    return found
+
+
+def install_pythons(minors):
+    """`pyenv install` the newest patch release of each missing minor; the list installed."""
+    missing = [m for m in minors if python(m) is None]
+    for minor in missing:
+        subprocess.check_call(["pyenv", "install", "--skip-existing", minor], stdout=sys.stderr)
+    return missing
+
+
 def uv():
     exe = shutil.which("uv")
     if exe:
@@ -167,9 +186,7 @@ def ensure(python_minor, requirements, with_patch=True):
     Raises LookupError when this machine has no such Python, and CalledProcessError (with
     uv's output) when the requirements cannot be installed on it.
     """
-    interpreter = python(python_minor)
-    if interpreter is None:
-        raise LookupError("no Python {} under {}/versions".format(python_minor, pyenv_root()))
+    interpreter = require_python(python_minor)
     key = hashlib.sha256(json.dumps([interpreter, BASE, sorted(requirements)]).encode()).hexdigest()[:12]
     label = "py{}-{}".format(
         python_minor, "-".join(r.replace("==", "").replace("[standard]", "") for r in requirements)
@@ -204,3 +221,28 @@ def _uv_install(venv, args):
         stderr=subprocess.STDOUT,
         universal_newlines=True,
     )
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tools.venvs", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--install-pythons",
+        action="store_true",
+        help="pyenv install each Python of tools/stacks.py PYTHONS that this machine lacks",
+    )
+    args = parser.parse_args(argv)
+    if args.install_pythons:
+        from tools.stacks import PYTHONS
+
+        installed = install_pythons(PYTHONS)
+        print("venvs: installed {}".format(" ".join(installed) or "nothing (every Python is there)"))
+        missing = [m for m in PYTHONS if python(m) is None]
+        if missing:
+            sys.exit("venvs: still no Python " + " ".join(missing))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
