@@ -55,7 +55,7 @@ def try_init_signals(cls, init_signals):
         init_signals(worker)
         handler = signal.getsignal(signal.SIGUSR1)
         return releases.usr1_outcome(handler, worker, lambda h: h is _master_stand_in)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # the doctor must print its report whatever happens
         return "{} ({}: {})".format(releases.UNKNOWN, type(exc).__name__, exc)
     finally:
         for signum, handler in saved.items():
@@ -77,6 +77,30 @@ def find_pth():
     return None
 
 
+def _import(module_name, class_name):
+    """(module or None, failure entry or None): a module that is not installed is no failure.
+
+    Any exception, SystemExit included (a module calling sys.exit() on import), is caught and
+    reported: the doctor must always print its report.
+    """
+    top = module_name.split(".")[0]
+    try:
+        return __import__(module_name, fromlist=[class_name]), None
+    except ImportError as exc:
+        missing = getattr(exc, "name", None)
+        if missing and missing.split(".")[0] == top:
+            return None, None  # not installed here: not a worker class of this environment
+        entry = {"class": module_name, "error": "{}: {}".format(type(exc).__name__, exc)}
+        if missing:
+            entry["missing"] = missing.split(".")[0]
+        return None, entry
+    except (Exception, SystemExit) as exc:
+        what = "{}: {}".format(type(exc).__name__, exc)
+        if isinstance(exc, SystemExit):
+            what = "sys.exit({!r}) called during the import".format(exc.code)
+        return None, {"class": module_name, "error": what}
+
+
 def inspect_environment():
     hook_active = any(getattr(f, "uvicorn_usr1_patch", False) for f in sys.meta_path)
     report = {
@@ -94,12 +118,10 @@ def inspect_environment():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for module_name, class_name in WORKER_CLASSES:
-            try:
-                module = __import__(module_name, fromlist=[class_name])
-            except ImportError:
-                continue
-            except Exception as exc:
-                report["workers"].append({"class": module_name, "error": repr(exc)})
+            module, failure = _import(module_name, class_name)
+            if failure is not None:
+                report["workers"].append(failure)
+            if module is None:
                 continue
             cls = getattr(module, class_name, None)
             if not isinstance(cls, type):
@@ -122,8 +144,19 @@ def inspect_environment():
 
 
 def verdict(report):
-    workers = [w for w in report["workers"] if "class" in w and "unpatched" in w]
+    workers = [w for w in report["workers"] if "unpatched" in w]
+    failed = [w for w in report["workers"] if "error" in w]
     if not workers:
+        for failure in failed:
+            missing = failure.get("missing")
+            if missing:
+                return False, "pip install {} into this environment ({}): {} imports it".format(
+                    missing, sys.prefix, failure["class"]
+                )
+        for failure in failed:
+            return False, "fix the import of {} (gunicorn's master fails the same way): {}".format(
+                failure["class"], failure["error"]
+            )
         return False, "install uvicorn (or uvicorn-worker) in this environment: no UvicornWorker found"
     if all(w["in_gunicorn_workers"] == releases.DEFERRED for w in workers):
         return True, "nothing; restart gunicorn once if it was started before the install"
