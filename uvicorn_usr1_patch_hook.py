@@ -6,6 +6,9 @@ module (not part of the package, whose import would cost a second module) and im
 ``sys``. The finder's fast path for every other module name is one frozenset lookup; wrapt,
 uvicorn and the rest of the package are imported only when one of TARGETS is being imported
 (in gunicorn's master, before it forks).
+
+Nothing here may raise into the import it hooks: every surprise ends in "not patched" and one
+warning, and the import goes on as if the package were absent.
 """
 
 import sys
@@ -16,8 +19,8 @@ TARGETS = frozenset(("uvicorn.workers", "uvicorn_worker"))
 
 
 class UvicornWorkerFinder(object):
-    """Finds nothing itself: for a target it asks the rest of sys.meta_path for the spec
-    and wraps the loader's exec_module so the class is patched once the module has run."""
+    """Finds nothing itself: for a target it asks the rest of sys.meta_path for the spec and
+    gives it a loader of its own that runs the real one, then patches the module."""
 
     # Recognised across reloads of this module, so that installing stays idempotent.
     uvicorn_usr1_patch = True
@@ -29,60 +32,75 @@ class UvicornWorkerFinder(object):
         # Called for every import in the process: a local lookup and out, for all but TARGETS.
         if fullname not in _targets or fullname in self._finding:
             return None
+        try:
+            return self._hooked_spec(fullname)
+        except Exception:
+            return None  # the normal import machinery goes on, unpatched
+
+    def _hooked_spec(self, fullname):
         self._finding.add(fullname)
         try:
             from importlib.util import find_spec
 
             spec = find_spec(fullname)
-        except Exception:
-            return None  # let the normal import machinery report it
         finally:
             self._finding.discard(fullname)
         if spec is None or spec.loader is None:
             return None
-        if not _hook_loader(spec.loader, fullname):
-            _patch_later_failed(fullname, spec.loader)
+        loader = PatchingLoader.wrap(spec.loader, fullname)
+        if loader is None:
+            _warn(
+                fullname,
+                "its loader {!r} cannot run the module; call uvicorn_usr1_patch.install() "
+                "after importing it".format(spec.loader),
+            )
+            return spec
+        # A spec of our own: the real loader may be shared (a zipimporter serves every module
+        # of its archive), so it is never changed.
+        spec.loader = loader
         return spec
 
 
-def _hook_loader(loader, fullname):
-    """Make loader.exec_module patch the module after running it; False if impossible."""
-    original = getattr(loader, "exec_module", None)
-    if original is None:
-        return False
-    own = "exec_module" in getattr(loader, "__dict__", {})
+class PatchingLoader(object):
+    """Runs the real loader's module, then patches it. Used for one import only."""
 
-    def exec_module(module):
-        try:
-            original(module)
-        finally:
-            # The loader may be shared (a zipimporter): put it back as it was.
-            try:
-                if own:
-                    loader.exec_module = original
-                else:
-                    del loader.exec_module
-            except Exception:
-                pass
-        if module.__name__ == fullname:
+    def __init__(self, loader, fullname):
+        self.loader = loader
+        self.fullname = fullname
+
+    @classmethod
+    def wrap(cls, loader, fullname):
+        if callable(getattr(loader, "exec_module", None)) or callable(getattr(loader, "get_code", None)):
+            return cls(loader, fullname)
+        return None
+
+    def create_module(self, spec):
+        create = getattr(self.loader, "create_module", None)
+        return create(spec) if callable(create) else None
+
+    def exec_module(self, module):
+        run = getattr(self.loader, "exec_module", None)
+        if callable(run):
+            run(module)
+        else:  # a zipimporter before Python 3.10 has get_code but no exec_module
+            exec(self.loader.get_code(module.__name__), module.__dict__)
+        if module.__name__ == self.fullname:
             patch_loaded(module)
 
+    def __getattr__(self, name):  # get_source, is_package, get_resource_reader...
+        loader = self.__dict__.get("loader")
+        if loader is None:
+            raise AttributeError(name)
+        return getattr(loader, name)
+
+
+def _warn(what, why):
     try:
-        loader.exec_module = exec_module
-    except Exception:  # a loader type without a __dict__
-        return False
-    return True
+        from uvicorn_usr1_patch import warn_skip
 
-
-def _patch_later_failed(fullname, loader):
-    from uvicorn_usr1_patch import warn_skip
-
-    warn_skip(
-        "the import hook for " + fullname,
-        "its loader {!r} cannot be hooked; call uvicorn_usr1_patch.install() after importing it".format(
-            loader
-        ),
-    )
+        warn_skip(what, why)
+    except Exception:
+        pass
 
 
 def patch_loaded(module):
@@ -92,12 +110,7 @@ def patch_loaded(module):
 
         worker_patch.patch_module(module)
     except Exception as exc:
-        try:
-            from uvicorn_usr1_patch import warn_skip
-
-            warn_skip(getattr(module, "__name__", "?"), "unexpected {}: {}".format(type(exc).__name__, exc))
-        except Exception:
-            pass
+        _warn(getattr(module, "__name__", "?"), "unexpected {}: {}".format(type(exc).__name__, exc))
 
 
 def install_hook():

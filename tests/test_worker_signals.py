@@ -54,11 +54,54 @@ def test_patched_worker_defers_and_coalesces_usr1(name):
     assert report["usr1"] == DEFERRED, report
     assert report["master_handlers_left"] == []
     assert report["sigchld"] == "default"
-    assert report["calls_without_loop"] == 1  # nothing running yet: reopened at once
+    assert report["calls_without_loop"] == 0  # never inside the signal handler, even at boot
+    assert report["calls_at_first_tick"] == 1  # remembered, done once the loop runs
     assert report["calls_during_burst"] == 0  # never inside the signal handler
     assert report["calls_after_burst"] == 1  # five signals, one reopen
     assert report["calls_after_next"] == 2  # a later signal reopens again
+    assert report["calls_after_loop_ended"] == 2  # the worker is exiting: dropped...
+    assert "SIGUSR1 after the event loop ended" in stderr  # ...with a line saying so
     assert "UvicornUSR1PatchWarning" not in stderr
+
+
+# What a patched worker has after init_signals, whatever the release: gunicorn's own worker
+# handlers for QUIT/INT/ABRT (no core dump, encode/uvicorn#1116), a do-nothing handler for
+# TTIN/TTOU (not inherited by exec, unlike SIG_IGN), the default for HUP/USR2/CHLD as in
+# gunicorn's own workers. The README's signal table quotes these.
+PATCHED_SIGNALS = {
+    "SIGQUIT": "worker.handle_quit",
+    "SIGINT": "worker.handle_quit",
+    "SIGABRT": "worker.handle_abort",
+    "SIGUSR1": "deferred",
+    "SIGTTIN": "nothing",
+    "SIGTTOU": "nothing",
+    "SIGHUP": "default",
+    "SIGUSR2": "default",
+    "SIGCHLD": "default",
+}
+
+
+@pytest.mark.parametrize("name", sorted(STACKS))
+def test_patched_worker_keeps_every_gunicorn_signal_working(name):
+    report, _ = probe(name)
+    assert {k: report["signals"][k] for k in PATCHED_SIGNALS} == PATCHED_SIGNALS
+
+
+@pytest.mark.parametrize("name", sorted(STACKS))
+def test_control_signal_table(name):
+    """The unpatched column of the README's table, per family."""
+    report, _ = probe(name, env={"UVICORN_USR1_PATCH": "0"})
+    family = STACKS[name].family
+    signals = report["signals"]
+    assert signals["SIGABRT"] == "default"  # the master's timeout kill dumps core on every release
+    if family == PASS:  # 0.4-0.13.2: every master handler inherited
+        assert all(signals[s] == "master" for s in ("SIGQUIT", "SIGUSR1", "SIGCHLD", "SIGHUP", "SIGTTIN"))
+    elif family == RESET:  # 0.13.3-0.18.3: QUIT and ABRT dump core, USR1 kills
+        assert [signals[s] for s in ("SIGQUIT", "SIGABRT", "SIGUSR1")] == ["default"] * 3
+        assert signals["SIGTTIN"] == "master"
+    else:  # 0.19+ and uvicorn-worker: a synchronous USR1; QUIT through the loop later (0.20+)
+        assert signals["SIGUSR1"] == "sync"
+        assert signals["SIGTTIN"] == "master"
 
 
 def test_uvloop_is_the_loop_of_the_reported_release():

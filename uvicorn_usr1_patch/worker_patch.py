@@ -1,13 +1,15 @@
-"""Wrap UvicornWorker.init_signals (with wrapt) so the worker installs deferred_reopen.
+"""Wrap UvicornWorker.init_signals (with wrapt) so the worker installs worker_signals, and make
+gunicorn's Logger.reopen_files atomic (atomic_reopen) in the master, before it forks.
 
 Imported only when uvicorn's worker module is imported, never at start-up. Every surprise
 (no UvicornWorker, no init_signals, wrapt missing or broken) leaves uvicorn untouched and
 emits one UvicornUSR1PatchWarning.
 """
 
+import sys
 import threading
 
-from uvicorn_usr1_patch import deferred_reopen, warn_skip
+from uvicorn_usr1_patch import atomic_reopen, warn_skip, worker_signals
 
 _patched = []  # classes patched in this process, for unpatch_all()
 
@@ -28,12 +30,29 @@ def is_patched(cls):
 
 
 def patch_module(module):
-    """Patch module.UvicornWorker; True when patched (now or before)."""
+    """Patch module.UvicornWorker and gunicorn's Logger; True when the worker is patched."""
     cls = getattr(module, "UvicornWorker", None)
     if not isinstance(cls, type):
         warn_skip(module.__name__, "it defines no UvicornWorker class")
         return False
-    return patch_class(cls)
+    if not patch_class(cls):
+        return False
+    patch_gunicorn_logger()
+    return True
+
+
+def patch_gunicorn_logger():
+    """The master's own reopen on USR1 (Arbiter.handle_usr1 -> Logger.reopen_files) must not
+    end gunicorn's main loop when a new log file cannot be opened."""
+    try:
+        from gunicorn.glogging import Logger
+    except ImportError:
+        return  # no gunicorn here: no master to protect
+    try:
+        if not atomic_reopen.patch_gunicorn_logger(Logger):
+            warn_skip("gunicorn's Logger.reopen_files", "it is not a method of gunicorn.glogging.Logger")
+    except Exception as exc:
+        warn_skip("gunicorn's Logger.reopen_files", "{}: {}".format(type(exc).__name__, exc))
 
 
 def patch_class(cls):
@@ -67,6 +86,9 @@ def unpatch_class(cls):
 def unpatch_all():
     for cls in list(_patched):
         unpatch_class(cls)
+    glogging = sys.modules.get("gunicorn.glogging")
+    if glogging is not None:
+        atomic_reopen.unpatch_gunicorn_logger(glogging.Logger)
 
 
 def _patched_init_signals(wrapped, instance, args, kwargs):
@@ -77,7 +99,7 @@ def _patched_init_signals(wrapped, instance, args, kwargs):
         if threading.current_thread() is not threading.main_thread():
             warn_skip("the SIGUSR1 handler", "init_signals was called off the main thread")
         elif worker is not None:
-            deferred_reopen.install(worker)
+            worker_signals.install_worker_signals(worker)
     except Exception as exc:
         warn_skip("the SIGUSR1 handler", "{}: {}".format(type(exc).__name__, exc))
     return result

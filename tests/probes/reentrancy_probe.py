@@ -38,7 +38,7 @@ def main():
     if mode == "sync":
         signal.signal(signal.SIGUSR1, worker.handle_usr1)
     else:
-        from uvicorn_usr1_patch.deferred_reopen import DeferredReopen
+        from uvicorn_usr1_patch.worker_signals import DeferredReopen
 
         signal.signal(signal.SIGUSR1, DeferredReopen(worker))
     signal.siginterrupt(signal.SIGUSR1, False)

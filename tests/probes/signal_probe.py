@@ -18,14 +18,19 @@ import sys
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
-# The families' one vocabulary (pass, reset, sync, deferred), loaded by path: the probe also runs
-# in venvs that do not hold this package (tests/test_patches.py's pristine and diffed stacks).
+# The families' one vocabulary (pass, reset, sync, deferred) for what USR1 does, loaded by path:
+# the probe also runs in venvs without this package (tests/test_patches.py's pristine stacks).
 _RELEASES = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "uvicorn_usr1_patch", "releases.py"
 )
 _spec = importlib.util.spec_from_file_location("uvicorn_usr1_patch_releases", _RELEASES)
 releases = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(releases)
+
+
+# The signals of the README's table: gunicorn's master handles each of them.
+TABLE_SIGNALS = ["SIGQUIT", "SIGINT", "SIGTERM", "SIGABRT", "SIGHUP", "SIGUSR1", "SIGUSR2"]
+TABLE_SIGNALS += ["SIGWINCH", "SIGTTIN", "SIGTTOU", "SIGCHLD"]
 
 
 class ProbeApp(BaseApplication):
@@ -40,14 +45,25 @@ def from_master(handler):
     return isinstance(getattr(handler, "__self__", None), Arbiter)
 
 
-def describe(handler):
-    """A signal's disposition other than USR1's: default, ignored, master (or the handler's repr)."""
+def describe(handler, worker):
+    """One signal's handler, for the signal table: default, ignored, master, sync, deferred,
+    worker.handle_*, nothing (or its repr). What USR1 does is named by its family instead."""
+    owner = getattr(handler, "__self__", None)
     if handler == signal.SIG_DFL:
-        return "default"
+        return "default"  # for USR1: the worker is killed
     if handler == signal.SIG_IGN:
         return "ignored"
-    if from_master(handler):
-        return "master"
+    if isinstance(owner, Arbiter):
+        return "master"  # inherited: for USR1, the reopen never happens in the worker
+    if owner is worker and getattr(handler, "__name__", "") == "handle_usr1":
+        return "sync"  # reopens inside the signal handler
+    if type(handler).__name__ == "DeferredReopen":
+        return "deferred"
+    name = getattr(handler, "__name__", "")
+    if owner is worker and name in ("handle_quit", "handle_abort", "handle_exit", "handle_winch"):
+        return "worker." + name  # gunicorn's own worker handler
+    if name == "do_nothing":
+        return "nothing"
     return repr(handler)
 
 
@@ -83,17 +99,30 @@ def main():
     report["master_handlers_left"] = sorted(
         signal.Signals(s).name for s, h in master.items() if from_master(h) and signal.getsignal(s) == h
     )
-    report["sigchld"] = describe(signal.getsignal(signal.SIGCHLD))
+    report["signals"] = {
+        name: describe(signal.getsignal(getattr(signal, name)), worker) for name in TABLE_SIGNALS
+    }
+    report["sigchld"] = report["signals"]["SIGCHLD"]
 
-    calls = []
-    worker.handle_usr1 = lambda sig, frame: calls.append(sig)  # counted from here on
+    handler = signal.getsignal(signal.SIGUSR1)
     if report["usr1"] == releases.DEFERRED:
-        # No loop running: the reopen happens at once, in the handler.
+        calls = []
+        handler.reopen_logs = lambda: calls.append(1) or []  # counted from here on
+        # No loop running yet: remembered, never done inside the signal handler...
         os.kill(os.getpid(), signal.SIGUSR1)
         report["calls_without_loop"] = len(calls)
-        del calls[:]
 
         loop, report["loop"] = new_loop(worker)
+
+        async def first_tick():
+            # ...and done at the first safe point: uvicorn's first loop tick calls notify().
+            worker.notify()
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return len(calls)
+
+        report["calls_at_first_tick"] = loop.run_until_complete(first_tick())
+        del calls[:]
 
         async def burst():
             seen = []
@@ -113,6 +142,9 @@ def main():
             loop.run_until_complete(burst())
         )
         loop.close()
+        # After the loop has ended (the worker is exiting): dropped, with a line on stderr.
+        os.kill(os.getpid(), signal.SIGUSR1)
+        report["calls_after_loop_ended"] = len(calls)
 
     if "--uninstall-after" in sys.argv:
         import uvicorn_usr1_patch
