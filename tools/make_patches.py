@@ -316,8 +316,8 @@ Release:  uvicorn {version} (one of the releases {span} sharing this workers.py)
 Expects:  uvicorn/workers.py with sha256 {sha256}
 Problem:  {problem}
 Changes:  Adds the package's own code, token for token: uvicorn_usr1_patch/atomic_reopen.py
-          and worker_signals.py between their "carried code" markers. Then {init}
-          as the package's wrapper does:
+          and worker_signals.py between their "carried code" markers.
+          {init} as the package's wrapper does:
           - SIGUSR1 never reopens inside the signal handler (a reopen there breaks a half
             written line: encode/uvicorn#1565): it schedules one reopen on the running event
             loop, a burst coalescing into one; a USR1 that comes before the loop runs is
@@ -358,10 +358,10 @@ PROBLEMS = {
 }
 
 INIT = {
-    "pass": "UvicornWorker.init_signals (`pass`;\n"
-    "          UvicornH11Worker inherits it) calls install_worker_signals(self),",
-    "reset": "UvicornWorker.init_signals (UvicornH11Worker\n"
-    "          inherits it) keeps its reset to SIG_DFL and then calls install_worker_signals(self),",
+    "pass": "UvicornWorker.init_signals (`pass`; UvicornH11Worker inherits it) now calls\n"
+    "          install_worker_signals(self),",
+    "reset": "UvicornWorker.init_signals (UvicornH11Worker inherits it) keeps its reset to\n"
+    "          SIG_DFL, then calls install_worker_signals(self),",
 }
 
 
@@ -379,10 +379,34 @@ def render(release, releases):
         problem=PROBLEMS[release.family.body],
         init=INIT[release.family.body],
     )
-    diff = difflib.unified_diff(
-        source.splitlines(True), patched.splitlines(True), "a/" + WORKERS, "b/" + WORKERS, n=3
-    )
-    return header + "".join(diff)
+    return header + "".join(unified_diff(source.splitlines(True), patched.splitlines(True)))
+
+
+def _hunk_range(start, stop):
+    """difflib's unified range: 'first,length', a lone line as 'first', none as 'before,0'."""
+    length = stop - start
+    if length == 1:
+        return str(start + 1)
+    return "{},{}".format(start + 1 if length else start, length)
+
+
+def unified_diff(old, new, context=3):
+    """difflib.unified_diff without the "popular lines" heuristic (autojunk): in a file this long
+    it takes blank lines for junk, and the diff removes and re-adds a blank line of the release."""
+    out = ["--- a/{}\n".format(WORKERS), "+++ b/{}\n".format(WORKERS)]
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for group in matcher.get_grouped_opcodes(context):
+        out.append(
+            "@@ -{} +{} @@\n".format(
+                _hunk_range(group[0][1], group[-1][2]), _hunk_range(group[0][3], group[-1][4])
+            )
+        )
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out += [" " + line for line in old[i1:i2]]
+            else:
+                out += ["-" + line for line in old[i1:i2]] + ["+" + line for line in new[j1:j2]]
+    return out
 
 
 def patched_source(release):
