@@ -463,6 +463,53 @@ def test_diffed_worker_defers_and_coalesces_usr1(family, releases):
     assert {k: report["signals"][k] for k in PATCHED_SIGNALS} == PATCHED_SIGNALS, report
 
 
+# gunicorn's master imports uvicorn.workers before it forks: the diffed module makes the master's
+# own Logger.reopen_files atomic, as the package's hook does. A new log path that cannot be opened
+# (a directory there): pristine gunicorn closes the old file first and raises (in the master: the
+# arbiter's "Unhandled exception in main loop"), and the next line raises into its caller (in a
+# worker: the request) as FileHandler.emit retries the open.
+MASTER_REOPEN = """
+import json, os, sys, tempfile
+import uvicorn.workers
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+path = os.path.join(tempfile.mkdtemp(), "access.log")
+cfg = Config()
+cfg.set("accesslog", path)
+log = Logger(cfg)
+log.access_log.info("before")
+os.rename(path, path + ".1")
+os.mkdir(path)
+def attempt(action):
+    try:
+        action()
+        return "done"
+    except OSError as exc:
+        return type(exc).__name__
+report = {"reopen": attempt(log.reopen_files)}
+report["next_line"] = attempt(lambda: log.access_log.info("after"))
+with open(path + ".1") as f:
+    report["lines_in_old_file"] = f.read().split()
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_diffed_module_makes_gunicorns_own_reopen_atomic(family):
+    pristine = json.loads(run_in(pristine_venv(family), "-c", MASTER_REOPEN).strip().splitlines()[-1])
+    assert pristine == {
+        "reopen": "IsADirectoryError",
+        "next_line": "IsADirectoryError",
+        "lines_in_old_file": ["before"],
+    }
+
+    output = run_in(diffed_venv(family), "-c", MASTER_REOPEN)
+    diffed = json.loads(output.strip().splitlines()[-1])
+    # nothing raised, the old file kept and written to, one line saying why
+    assert diffed == {"reopen": "done", "next_line": "done", "lines_in_old_file": ["before", "after"]}
+    assert output.count("uvicorn-usr1-patch: cannot reopen ") == 1 and "(EISDIR)" in output, output
+
+
 def request_logs(server, release):
     """The logs the release writes a line per request to: the app's, and access.log from 0.10.0
     (before, uvicorn logged requests through gunicorn's error log)."""
