@@ -17,6 +17,12 @@ STACKS = {
         "default",
     ),
     # synchronous reopen inside the signal handler
+    "uvicorn-0.29.0": (
+        "3.11",
+        ["gunicorn==23.0.0", "uvicorn[standard]==0.29.0"],
+        "uvicorn.workers.UvicornWorker",
+        "sync",
+    ),
     "uvicorn-0.54.0": (
         "3.12",
         ["gunicorn==23.0.0", "uvicorn[standard]==0.54.0"],

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+from uvicorn_usr1_patch.procfs import children, open_inodes, writes_to  # noqa: F401 (this module's API)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APPS = os.path.join(REPO, "tests", "apps")
 
@@ -36,51 +38,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def children(pid):
-    """PIDs whose parent is `pid`, read from /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/{}/stat".format(entry)) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # the command name is in parentheses and may hold spaces: split after the last ')'
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry))
-    return sorted(found)
-
-
-def open_inodes(pid, path_prefix):
-    """{fd: (inode, link)} for fds of `pid` whose link starts with `path_prefix`."""
-    result = {}
-    fd_dir = "/proc/{}/fd".format(pid)
-    try:
-        fds = os.listdir(fd_dir)
-    except OSError:
-        return result
-    for fd in fds:
-        try:
-            link = os.readlink(os.path.join(fd_dir, fd))
-            if link.startswith(path_prefix):
-                result[int(fd)] = (os.stat(os.path.join(fd_dir, fd)).st_ino, link)
-        except OSError:
-            continue
-    return result
-
-
-def writes_to(pid, path):
-    """True when process `pid` holds an fd on the file now at `path` (same inode)."""
-    try:
-        inode = os.stat(path).st_ino
-    except OSError:
-        return False
-    return any(ino == inode for ino, _ in open_inodes(pid, "/").values())
 
 
 def _read(path):

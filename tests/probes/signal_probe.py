@@ -17,7 +17,6 @@ import sys
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
-
 # The signals of the README's table: gunicorn's master handles each of them.
 TABLE_SIGNALS = ["SIGQUIT", "SIGINT", "SIGTERM", "SIGABRT", "SIGHUP", "SIGUSR1", "SIGUSR2"]
 TABLE_SIGNALS += ["SIGWINCH", "SIGTTIN", "SIGTTOU", "SIGCHLD"]
