@@ -12,6 +12,12 @@ the loop, 0.19.0 on with signal.signal, 0.0.x-0.1.x have no worker). Each affect
 is identified by sha256 in FAMILIES; a file not in that table stops the tool: a new file
 needs reading before it gets a diff.
 
+The code each diff adds is the package's own: the blocks between the "carried code" markers
+of uvicorn_usr1_patch/atomic_reopen.py and worker_signals.py, verbatim, plus the two calls the
+package makes (install_worker_signals after the release's init_signals, patch_gunicorn_logger at
+import). A change to those blocks makes --check (and tests/test_patches.py) fail until the diffs
+are regenerated.
+
 pip runs from a Python 3.8 venv with setuptools 56 (and hatchling for 0.18's sdists):
 fetching an sdist makes pip prepare its metadata, and today's setuptools rejects the
 extras_require of old uvicorn setup.py files.
