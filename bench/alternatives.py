@@ -73,9 +73,7 @@ LOGROTATE_CONF = """{path} {{
 def handler_rows(records, rounds):
     rows = []
     for minor in common.PYTHONS:
-        python = venvs.python(minor)
-        if python is None:
-            raise LookupError("no Python {} under {}/versions".format(minor, venvs.pyenv_root()))
+        python = venvs.require_python(minor)
         out = subprocess.run(
             [python, "-c", HANDLERS, str(records), str(rounds)], check=True, stdout=subprocess.PIPE
         ).stdout.decode()
@@ -94,7 +92,7 @@ def handler_rows(records, rounds):
 
 
 def copytruncate_row(duration, interval):
-    venv = venvs.ensure("3.11", common.UV054, with_patch=True)
+    venv = venvs.ensure(common.UV054.python, common.UV054.requirements, with_patch=True)
     workdir = tempfile.mkdtemp(prefix="copytruncate-")
     g = Gunicorn(
         venv, workdir, env=common.OFF, app="asgi3_app:app", extra_args=["--chdir", common.BENCH_APPS]
@@ -188,8 +186,8 @@ def main(argv=None):
         )
     )
     print(
-        "# py3.11 gunicorn 27.0.1 uvicorn 0.54.0, 2 workers, rotation every {:.0f} ms for {:.0f} s".format(
-            args.interval * 1000, args.duration
+        "# py{} {}, 2 workers, rotation every {:.0f} ms for {:.0f} s".format(
+            common.UV054.python, " ".join(common.UV054.requirements), args.interval * 1000, args.duration
         )
     )
     print("# total {:.0f} s".format(time.monotonic() - started))

@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common  # noqa: E402
 from tools import venvs  # noqa: E402
+from uvicorn_usr1_patch.releases import version_key  # noqa: E402
 
 REQUIREMENTS = ["fastapi", "wrapt"]
 WRAPT_PTH = "bench_import_wrapt.pth"
@@ -197,7 +198,7 @@ def main(argv=None):
         ns_ours, ns_empty = (float(v) for v in spec.stdout.split())
         it = (
             "{:.0f}".format(importtime_us(ours, args.importtime_runs))
-            if venvs._version_key(minor) >= (3, 7)
+            if version_key(minor) >= (3, 7)
             else "n/a (3.6)"
         )
         extras.append(
