@@ -276,6 +276,74 @@ class Uvicorn(object):
         }
 
 
+def count_all(path, needle):
+    """Lines containing `needle` in `path` and every rotated file of it (path.1, path.2, ...)."""
+    import glob
+
+    return sum(count_lines(p, needle) for p in [path] + glob.glob(path + ".*"))
+
+
+def storm(server, rotations, seconds, max_requests=100000):
+    """`rotations` renames + USR1 to the main PID, evenly over `seconds`, while a thread sends
+    requests (bounded in count and by the storm's end). Returns the figures the tests assert."""
+    import threading
+    import time
+
+    done = threading.Event()
+    results = {"ok": 0, "failed": 0}
+
+    def load():
+        for i in range(max_requests):
+            if done.is_set():
+                return
+            try:
+                ok = server.get("/api/client?tag=s-{}-".format(i), timeout=10)[0] == 200
+            except OSError:
+                ok = False
+            results["ok" if ok else "failed"] += 1
+
+    before = server.server_pids()
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    start = time.monotonic()
+    for i in range(1, rotations + 1):
+        for path in (server.access_log, server.error_log, server.app_log):
+            os.rename(path, "{}.{}".format(path, i))
+            open(path, "w").close()
+        os.kill(server.proc.pid, signal.SIGUSR1)
+        pause = start + seconds * i / rotations - time.monotonic()  # the storm's schedule
+        if pause > 0:
+            time.sleep(pause)
+    elapsed = time.monotonic() - start
+    done.set()
+    thread.join(30)
+    alive = server.proc.poll() is None
+    if alive:
+        wait_for(server.reopened, 10, what="the last reopen")
+    final_failed = server.requests(10, "final") if alive else 10
+    wait_for(lambda: count_lines(server.app_log, "tag=final") == 10 or not alive, 5, what="the final lines")
+    logged = count_all(server.access_log, "tag=s-")
+    outputs = server.output() + "".join(_read(p) for p in _rotated(server.error_log))
+    return {
+        "rotations": rotations,
+        "seconds": round(elapsed, 1),
+        "requests": results["ok"] + results["failed"],
+        "failed": results["failed"] + final_failed,
+        "lost": results["ok"] - logged,
+        "app_lost": results["ok"] - count_all(server.app_log, "tag=s-"),
+        "final_in_new_file": count_lines(server.access_log, "tag=final"),
+        "restarts": len(set(before) - set(server.server_pids() if alive else [])),
+        "tracebacks": outputs.count("Traceback") + outputs.count("Logging error"),
+        "alive": alive,
+    }
+
+
+def _rotated(path):
+    import glob
+
+    return [path] + glob.glob(path + ".*")
+
+
 def _fd_links(pid):
     fd_dir = "/proc/{}/fd".format(pid)
     links = []

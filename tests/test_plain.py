@@ -1,0 +1,199 @@
+"""Plain uvicorn (no gunicorn), real processes: `uvicorn asgi_app:app --log-config` with
+logging.FileHandlers, rename the logs, SIGUSR1 to the main process by PID (issue 11).
+
+Patched: the process lives, the worker PIDs stay, every post-rotation line is in the new file,
+no request fails. Each control (UVICORN_USR1_PATCH=0) must show what uvicorn does alone: the
+single server dies; the <= 0.29 supervisor dies and orphans its workers, which keep serving
+into the renamed file; the 0.30+ supervisor swallows the signal (old file); --reload dies.
+
+One cell per family of tools/server_families.py; the full single/--workers x uvloop/asyncio
+grid on 0.14.0 (the oldest in range), 0.29.0 and 0.54.0 (the newest).
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tools import server_families, venvs
+from tools.gunicorn_run import count_lines, wait_for, writes_to
+from tools.uvicorn_run import Uvicorn, status_of, storm
+
+pytestmark = pytest.mark.e2e
+
+BY_RELEASE = {f.tested: f for f in server_families.FAMILIES.values()}
+GRID = ["0.14.0", "0.29.0", "0.54.0"]
+LOOPS = {"uvloop-httptools": ("uvloop", "httptools"), "asyncio-h11": ("asyncio", "h11")}
+REOPEN_DEADLINE = 10  # patched: every process holds the new files long before
+CONTROL_DEADLINE = 3  # unpatched: nothing ever reopens; the assertions show what happened
+OFF = {"UVICORN_USR1_PATCH": "0"}
+# Storm size: 200 rotations in 20 s by hand (`UVICORN_USR1_PATCH_STORM=200/20`); CI runs a
+# shorter one to stay within its time budget.
+STORM = tuple(int(n) for n in os.environ.get("UVICORN_USR1_PATCH_STORM", "60/6").split("/"))
+
+
+def venv(release):
+    family = BY_RELEASE[release]
+    return venvs.ensure(family.python, ["uvicorn[standard]=={}".format(release)] + list(family.extra))
+
+
+def rotate(release, tmp_path, mode, loop="uvloop-httptools", env=None, deadline=REOPEN_DEADLINE):
+    with Uvicorn(venv(release), str(tmp_path), mode=mode, loop_http=LOOPS[loop], env=env) as server:
+        result = server.rotation_round(deadline)
+        result["orphans"] = [
+            pid for pid in server.started_children if status_of(pid) and status_of(pid)[1] != server.main_pid
+        ]
+        result["main_holds_old_file"] = result["returncode"] is None and writes_to(
+            server.main_pid, server.access_log + ".1"
+        )
+        result["output"] = server.output() + open(server.error_log).read()
+    return result
+
+
+def assert_reopened(result):
+    assert result["returncode"] is None, "the main process died: {}".format(result["returncode"])
+    assert result["after"] == result["before"], "a worker was restarted"
+    assert result["failed"] == 0
+    assert (result["new"], result["old"], result["app_new"]) == (10, 0, 10)
+    assert result["orphans"] == []
+    assert "Traceback" not in result["output"] and "Logging error" not in result["output"]
+
+
+# -- the grid: 0.14.0, 0.29.0, 0.54.0 x single/--workers 2 x uvloop/asyncio ----------------------
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+@pytest.mark.parametrize("mode", ["single", "workers"])
+@pytest.mark.parametrize("release", GRID)
+def test_patched_usr1_reopens_and_nothing_dies(release, mode, loop, tmp_path):
+    assert_reopened(rotate(release, tmp_path, mode, loop))
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+@pytest.mark.parametrize("release", GRID)
+def test_control_single_server_dies_of_usr1(release, loop, tmp_path):
+    result = rotate(release, tmp_path, "single", loop, env=OFF, deadline=CONTROL_DEADLINE)
+    assert result["returncode"] == -signal.SIGUSR1
+    assert result["failed"] == 10  # every request after the signal fails: an outage
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+@pytest.mark.parametrize("release", ["0.14.0", "0.29.0"])
+def test_control_old_supervisor_dies_and_orphans_its_workers(release, loop, tmp_path):
+    result = rotate(release, tmp_path, "workers", loop, env=OFF, deadline=CONTROL_DEADLINE)
+    assert result["returncode"] == -signal.SIGUSR1
+    assert sorted(result["orphans"]) == sorted(result["before"])  # alive, reparented
+    assert (result["failed"], result["new"], result["old"]) == (0, 0, 10)  # serving into the old file
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_control_0_54_supervisor_swallows_usr1(loop, tmp_path):
+    result = rotate("0.54.0", tmp_path, "workers", loop, env=OFF, deadline=CONTROL_DEADLINE)
+    assert result["returncode"] is None and result["after"] == result["before"]
+    assert (result["failed"], result["new"], result["old"]) == (0, 0, 10)
+    assert result["main_holds_old_file"]
+
+
+# -- one cell per family: --workers and --reload ---------------------------------------------------
+FAMILY_CELLS = sorted(set(BY_RELEASE) - set(GRID), key=server_families.make_patches.version_key)
+
+
+def test_every_family_has_a_cell():
+    assert sorted(set(FAMILY_CELLS) | set(GRID)) == sorted(BY_RELEASE)
+
+
+@pytest.mark.parametrize("release", FAMILY_CELLS)
+def test_family_workers(release, tmp_path):
+    assert_reopened(rotate(release, tmp_path, "workers"))
+
+
+@pytest.mark.parametrize("release", sorted(BY_RELEASE, key=server_families.make_patches.version_key))
+def test_reload_supervisor_relays_usr1(release, tmp_path):
+    assert_reopened(rotate(release, tmp_path, "reload"))
+
+
+def test_control_reload_supervisor_dies_of_usr1(tmp_path):
+    result = rotate("0.54.0", tmp_path, "reload", env=OFF, deadline=CONTROL_DEADLINE)
+    assert result["returncode"] == -signal.SIGUSR1
+    assert result["orphans"] == result["before"]
+    assert (result["new"], result["old"]) == (0, 10)
+
+
+# -- storm --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("release", ["0.29.0", "0.54.0"])  # the two supervisor shapes
+def test_storm_under_load(release, tmp_path):
+    rotations, seconds = STORM
+    with Uvicorn(venv(release), str(tmp_path), mode="workers") as server:
+        result = storm(server, rotations, seconds)
+    print(release, result)  # quoted in COMPATIBILITY.md (pytest -s)
+    assert result["alive"] and result["requests"] > rotations
+    assert (result["lost"], result["app_lost"], result["failed"]) == (0, 0, 0)
+    assert (result["restarts"], result["tracebacks"]) == (0, 0)
+    assert result["final_in_new_file"] == 10
+
+
+def test_control_storm_loses_the_server(tmp_path):
+    """Unpatched, the first rotation of the storm kills the 0.29 supervisor."""
+    with Uvicorn(venv("0.29.0"), str(tmp_path), mode="workers", env=OFF) as server:
+        result = storm(server, 5, 1)
+    assert not result["alive"]
+
+
+# -- the README's logrotate stanza, with the real logrotate ---------------------------------------
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+
+
+def readme_stanza(marker="kill -USR1"):
+    """The README's plain-uvicorn logrotate stanza that signals by pidfile."""
+    text = open(README).read()
+    section = text[text.index("## Plain uvicorn") :]
+    blocks = section.split("```")[1::2]
+    return next(b for b in blocks if marker in b and "{" in b).strip("\n") + "\n"
+
+
+def logrotate_config(stanza, logs, pidfile):
+    """The stanza with this test's paths in place of the README's."""
+    head, body = stanza.split("{", 1)
+    body = body.replace("/run/uvicorn.pid", pidfile)
+    # no `create owner group` for users this machine may not have: logrotate copies the mode
+    lines = [line for line in body.splitlines() if not line.strip().startswith("create ")]
+    return " ".join('"{}"'.format(p) for p in logs) + " {" + "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("patched", [True, False])
+def test_readme_logrotate_stanza_end_to_end(patched, tmp_path):
+    with Uvicorn(venv("0.54.0"), str(tmp_path), mode="workers", env=None if patched else OFF) as server:
+        pidfile = str(tmp_path / "uvicorn.pid")
+        with open(pidfile, "w") as f:
+            f.write("{}\n".format(server.main_pid))  # what the README's unit writes
+        conf = str(tmp_path / "logrotate.conf")
+        with open(conf, "w") as f:
+            f.write(logrotate_config(readme_stanza(), [server.access_log, server.app_log], pidfile))
+        os.chmod(conf, 0o644)
+        os.chmod(str(tmp_path), 0o755)
+        assert server.requests(10, "before") == 0
+        run = subprocess.run(
+            ["logrotate", "-f", "-s", str(tmp_path / "state"), conf],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            universal_newlines=True,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stdout
+        rotated = server.access_log + ".1"
+        assert os.path.exists(rotated), os.listdir(str(tmp_path))
+        if patched:
+            wait_for(server.reopened, REOPEN_DEADLINE, what="the reopen")
+        else:
+            deadline = time.monotonic() + CONTROL_DEADLINE
+            wait_for(lambda: time.monotonic() > deadline or server.reopened(), CONTROL_DEADLINE + 1)
+        assert server.requests(10, "after") == 0
+        wait_for(
+            lambda: count_lines(server.app_log, "tag=after") + count_lines(server.app_log + ".1", "tag=after") == 10,
+            5,
+        )
+        assert count_lines(rotated, "tag=before") == 10
+        if patched:
+            assert (count_lines(server.access_log, "tag=after"), count_lines(rotated, "tag=after")) == (10, 0)
+        else:
+            assert (count_lines(server.access_log, "tag=after"), count_lines(rotated, "tag=after")) == (0, 10)
