@@ -94,6 +94,20 @@ def test_control_0_54_supervisor_swallows_usr1(loop, tmp_path):
     assert result["main_holds_old_file"]
 
 
+# -- uvicorn.run(log_config=dict[, workers=2]) from a program ---------------------------------------
+@pytest.mark.parametrize(
+    "release, mode",
+    [("0.14.0", "run"), ("0.29.0", "run-workers"), ("0.54.0", "run"), ("0.54.0", "run-workers")],
+)
+def test_patched_uvicorn_run(release, mode, tmp_path):
+    assert_reopened(rotate(release, tmp_path, mode))
+
+
+def test_control_uvicorn_run_dies_of_usr1(tmp_path):
+    result = rotate("0.54.0", tmp_path, "run", env=OFF, deadline=CONTROL_DEADLINE)
+    assert result["returncode"] == -signal.SIGUSR1
+
+
 # -- one cell per family: --workers and --reload ---------------------------------------------------
 FAMILY_CELLS = sorted(set(BY_RELEASE) - set(GRID), key=server_families.make_patches.version_key)
 
@@ -189,7 +203,10 @@ def test_readme_logrotate_stanza_end_to_end(patched, tmp_path):
             wait_for(lambda: time.monotonic() > deadline or server.reopened(), CONTROL_DEADLINE + 1)
         assert server.requests(10, "after") == 0
         wait_for(
-            lambda: count_lines(server.app_log, "tag=after") + count_lines(server.app_log + ".1", "tag=after") == 10,
+            lambda: (
+                count_lines(server.app_log, "tag=after") + count_lines(server.app_log + ".1", "tag=after")
+                == 10
+            ),
             5,
         )
         assert count_lines(rotated, "tag=before") == 10

@@ -43,10 +43,16 @@ def status_of(pid):
     return fields[0], int(fields[1])
 
 
+def alive(pid):
+    status = status_of(pid)
+    return status is not None and status[0] != "Z"
+
+
 class Uvicorn(object):
     """One `uvicorn` command serving tests/apps/asgi_app.py from a venv.
 
-    mode: "single", "workers" (--workers N) or "reload" (--reload, watching an empty directory).
+    mode: "single", "workers" (--workers N), "reload" (--reload, watching an empty directory), or
+    "run" / "run-workers": a program calling uvicorn.run(log_config=dict[, workers=N]).
     `workdir` receives access.log, error.log, app.log and the output (stderr.log).
     """
 
@@ -64,7 +70,7 @@ class Uvicorn(object):
         self.venv = venv
         self.workdir = workdir
         self.mode = mode
-        self.workers = workers if mode == "workers" else 1
+        self.workers = workers if mode in ("workers", "run-workers") else 1
         self.loop_http = loop_http  # e.g. ("asyncio", "h11"); None: uvicorn's choice
         self.env = dict(env or {})
         self.extra_args = list(extra_args)
@@ -80,6 +86,9 @@ class Uvicorn(object):
 
     # -- life cycle ----------------------------------------------------------------------
     def command(self):
+        if self.mode.startswith("run"):  # uvicorn.run(...) from a program: "run" or "run-workers"
+            cmd = [self.venv.python, os.path.join(APPS, "run_uvicorn.py"), str(self.port), self.config_path]
+            return cmd + ([str(self.workers)] if self.mode == "run-workers" else [])
         cmd = [os.path.join(self.venv.bin, "uvicorn"), "asgi_app:app", "--app-dir", APPS]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--log-config", self.config_path]
         if self.loop_http:
@@ -115,7 +124,7 @@ class Uvicorn(object):
         except Timeout:
             self.stop()
             raise Timeout("uvicorn did not boot; its output:\n" + self.output()[-3000:]) from None
-        self.started_children = self.worker_pids() if self.mode != "single" else []
+        self.started_children = self.worker_pids() if self.mode not in ("single", "run") else []
         return self
 
     def _booted(self):
@@ -136,12 +145,15 @@ class Uvicorn(object):
             return False
 
     def stop(self, timeout=15):
-        """SIGTERM to the main process; then to every child it had (orphans included)."""
+        """SIGTERM to the main process and its children, as systemd's KillMode=control-group
+        (uvicorn <= 0.29's supervisor only waits for its workers: Ctrl+C reaches the whole
+        process group); then to every child it had that outlived it (the controls' orphans)."""
         if self.proc is None:
             return
         known = set(self.started_children) | set(self.worker_pids() if self.proc.poll() is None else [])
         if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
+            for pid in [self.proc.pid] + self.worker_pids():
+                os.kill(pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -192,11 +204,11 @@ class Uvicorn(object):
 
     def server_pids(self):
         """The processes that serve requests: the main one alone, or its children."""
-        return [self.proc.pid] if self.mode == "single" else self.worker_pids()
+        return [self.proc.pid] if self.mode in ("single", "run") else self.worker_pids()
 
     def log_holders(self):
         """Every process that should hold the new access.log after a rotation."""
-        return [self.proc.pid] + (self.worker_pids() if self.mode != "single" else [])
+        return [self.proc.pid] + (self.worker_pids() if self.mode not in ("single", "run") else [])
 
     def output(self):
         return _read(self.stderr_path)
@@ -255,6 +267,8 @@ class Uvicorn(object):
             pass
         failed += self.requests(10, "after")
         try:
+            if not any(alive(pid) for pid in before):
+                raise Timeout("no server left")
             wait_for(
                 lambda: (
                     count_lines(self.app_log, "tag=after") + count_lines(self.app_log + ".1", "tag=after")
