@@ -10,6 +10,7 @@ One cell per family of tools/server_families.py; the full single/--workers x uvl
 grid on 0.14.0 (the oldest in range), 0.29.0 and 0.54.0 (the newest).
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -17,39 +18,23 @@ import time
 
 import pytest
 
-from tools import server_families, venvs
-from tools.gunicorn_run import count_lines, wait_for, writes_to
-from tools.uvicorn_run import Uvicorn, status_of, storm
+from tools import server_families, uvicorn_run
+from tools.gunicorn_run import count_lines, wait_for
+from tools.uvicorn_run import LOOPS, OFF, Uvicorn, storm
 
 pytestmark = pytest.mark.e2e
 
 BY_RELEASE = {f.tested: f for f in server_families.FAMILIES.values()}
 GRID = ["0.14.0", "0.29.0", "0.54.0"]
-LOOPS = {"uvloop-httptools": ("uvloop", "httptools"), "asyncio-h11": ("asyncio", "h11")}
 REOPEN_DEADLINE = 10  # patched: every process holds the new files long before
 CONTROL_DEADLINE = 3  # unpatched: nothing ever reopens; the assertions show what happened
-OFF = {"UVICORN_USR1_PATCH": "0"}
 # Storm size: 200 rotations in 20 s by hand (`UVICORN_USR1_PATCH_STORM=200/20`); CI runs a
 # shorter one to stay within its time budget.
 STORM = tuple(int(n) for n in os.environ.get("UVICORN_USR1_PATCH_STORM", "60/6").split("/"))
 
 
-def venv(release):
-    family = BY_RELEASE[release]
-    return venvs.ensure(family.python, ["uvicorn[standard]=={}".format(release)] + list(family.extra))
-
-
 def rotate(release, tmp_path, mode, loop="uvloop-httptools", env=None, deadline=REOPEN_DEADLINE):
-    with Uvicorn(venv(release), str(tmp_path), mode=mode, loop_http=LOOPS[loop], env=env) as server:
-        result = server.rotation_round(deadline)
-        result["orphans"] = [
-            pid for pid in server.started_children if status_of(pid) and status_of(pid)[1] != server.main_pid
-        ]
-        result["main_holds_old_file"] = result["returncode"] is None and writes_to(
-            server.main_pid, server.access_log + ".1"
-        )
-        result["output"] = server.output() + open(server.error_log).read()
-    return result
+    return uvicorn_run.rotate(release, str(tmp_path), mode, loop, env, deadline)
 
 
 def assert_reopened(result):
@@ -134,12 +119,15 @@ def test_control_reload_supervisor_dies_of_usr1(tmp_path):
 
 
 # -- storm --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("release", ["0.29.0", "0.54.0"])  # the two supervisor shapes
-def test_storm_under_load(release, tmp_path):
+# the two supervisor shapes, and the single server
+@pytest.mark.parametrize(
+    "release, mode", [("0.29.0", "workers"), ("0.54.0", "workers"), ("0.54.0", "single")]
+)
+def test_storm_under_load(release, mode, tmp_path):
     rotations, seconds = STORM
-    with Uvicorn(venv(release), str(tmp_path), mode="workers") as server:
+    with Uvicorn(uvicorn_run.family_venv(release), str(tmp_path), mode=mode) as server:
         result = storm(server, rotations, seconds)
-    print(release, result)  # quoted in COMPATIBILITY.md (pytest -s)
+    print(release, mode, result)  # quoted in COMPATIBILITY.md (pytest -s)
     assert result["alive"] and result["requests"] > rotations
     assert (result["lost"], result["app_lost"], result["failed"]) == (0, 0, 0)
     assert (result["restarts"], result["tracebacks"]) == (0, 0)
@@ -148,7 +136,7 @@ def test_storm_under_load(release, tmp_path):
 
 def test_control_storm_loses_the_server(tmp_path):
     """Unpatched, the first rotation of the storm kills the 0.29 supervisor."""
-    with Uvicorn(venv("0.29.0"), str(tmp_path), mode="workers", env=OFF) as server:
+    with Uvicorn(uvicorn_run.family_venv("0.29.0"), str(tmp_path), mode="workers", env=OFF) as server:
         result = storm(server, 5, 1)
     assert not result["alive"]
 
@@ -176,7 +164,9 @@ def logrotate_config(stanza, logs, pidfile):
 
 @pytest.mark.parametrize("patched", [True, False])
 def test_readme_logrotate_stanza_end_to_end(patched, tmp_path):
-    with Uvicorn(venv("0.54.0"), str(tmp_path), mode="workers", env=None if patched else OFF) as server:
+    with Uvicorn(
+        uvicorn_run.family_venv("0.54.0"), str(tmp_path), mode="workers", env=None if patched else OFF
+    ) as server:
         pidfile = str(tmp_path / "uvicorn.pid")
         with open(pidfile, "w") as f:
             f.write("{}\n".format(server.main_pid))  # what the README's unit writes
@@ -214,3 +204,28 @@ def test_readme_logrotate_stanza_end_to_end(patched, tmp_path):
             assert (count_lines(server.access_log, "tag=after"), count_lines(rotated, "tag=after")) == (10, 0)
         else:
             assert (count_lines(server.access_log, "tag=after"), count_lines(rotated, "tag=after")) == (0, 10)
+
+
+# -- the doctor --------------------------------------------------------------------------------------
+UNPATCHED_PLAIN = {
+    "0.14.0": ["server-dies", "supervisor-dies", "supervisor-dies"],
+    "0.54.0": ["server-dies", "swallowed", "supervisor-dies"],
+}
+
+
+@pytest.mark.parametrize("release", sorted(UNPATCHED_PLAIN))
+@pytest.mark.parametrize("patched", [True, False])
+def test_doctor_says_what_plain_uvicorn_does(release, patched):
+    env = dict(os.environ, **({} if patched else OFF))
+    env.pop("PYTHONPATH", None)
+    out = subprocess.run(
+        [uvicorn_run.family_venv(release).python, "-m", "uvicorn_usr1_patch", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=60,
+    ).stdout
+    parts = json.loads(out)["plain_uvicorn"]
+    assert [p["unpatched"] for p in parts] == UNPATCHED_PLAIN[release]
+    here = ["loop-safe", "relays", "relays"] if patched else UNPATCHED_PLAIN[release]
+    assert [p["here"] for p in parts] == here

@@ -372,5 +372,63 @@ def _fd_links(pid):
     return links
 
 
+LOOPS = {"uvloop-httptools": ("uvloop", "httptools"), "asyncio-h11": ("asyncio", "h11")}
+OFF = {"UVICORN_USR1_PATCH": "0"}
+
+
+def family_venv(release):
+    """The venv of a release tools/server_families.py tests (its Python and extra pins)."""
+    from tools import server_families, venvs
+
+    family = next(f for f in server_families.FAMILIES.values() if f.tested == release)
+    return venvs.ensure(family.python, ["uvicorn[standard]=={}".format(release)] + list(family.extra))
+
+
+def rotate(release, workdir, mode, loop="uvloop-httptools", env=None, deadline=10):
+    """Start uvicorn, run one rotation_round, stop it: what happened, for tests and the table."""
+    with Uvicorn(family_venv(release), workdir, mode=mode, loop_http=LOOPS[loop], env=env) as server:
+        result = server.rotation_round(deadline)
+        result["orphans"] = [
+            pid for pid in server.started_children if status_of(pid) and status_of(pid)[1] != server.main_pid
+        ]
+        result["main_holds_old_file"] = result["returncode"] is None and writes_to(
+            server.main_pid, server.access_log + ".1"
+        )
+        result["output"] = server.output() + _read(server.error_log)
+    return result
+
+
+def describe(result):
+    """One table cell: what USR1 did."""
+    if result["returncode"] is not None:
+        what = "main process killed ({})".format(result["returncode"])
+        if result["orphans"]:
+            what += ", {} workers orphaned".format(len(result["orphans"]))
+    elif result["after"] != result["before"]:
+        what = "workers restarted"
+    else:
+        what = "lives, PIDs kept"
+    return "{}; after: {} new / {} old file, {} failed".format(
+        what, result["new"], result["old"], result["failed"]
+    )
+
+
+def table(releases=("0.14.0", "0.29.0", "0.54.0"), modes=("single", "workers", "reload")):
+    """Markdown: control vs patched, one rename + USR1 to the main PID, uvloop/httptools."""
+    import tempfile
+
+    rows = ["| uvicorn | mode | UVICORN_USR1_PATCH=0 (control) | patched |", "|---|---|---|---|"]
+    for release in releases:
+        for mode in modes:
+            cells = []
+            for env, deadline in ((OFF, 3), (None, 10)):
+                with tempfile.TemporaryDirectory(prefix="plain-table-") as workdir:
+                    cells.append(describe(rotate(release, workdir, mode, env=env, deadline=deadline)))
+            rows.append("| {} | {} | {} | {} |".format(release, mode, cells[0], cells[1]))
+            print(rows[-1], file=sys.stderr)
+    return "\n".join(rows)
+
+
 if __name__ == "__main__":
-    sys.exit("this module is a library for tests")
+    # python -m tools.uvicorn_run: the control vs patched table of COMPATIBILITY.md's plain section
+    print(table())
