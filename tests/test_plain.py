@@ -229,3 +229,41 @@ def test_doctor_says_what_plain_uvicorn_does(release, patched):
     assert [p["unpatched"] for p in parts] == UNPATCHED_PLAIN[release]
     here = ["loop-safe", "relays", "relays"] if patched else UNPATCHED_PLAIN[release]
     assert [p["here"] for p in parts] == here
+
+
+# -- an unknown shape: no patch, one warning, the program runs on -----------------------------------
+FAKE_UVICORN = {
+    "uvicorn/__init__.py": "",
+    "uvicorn/server.py": "class Server(object):\n    def serve(self):\n        return 'sync'\n",
+    "uvicorn/supervisors/__init__.py": "",
+    "uvicorn/supervisors/multiprocess.py": "class Multiprocess(object):\n    pass\n",
+    "uvicorn/supervisors/basereload.py": "BaseReload = None\n",
+}
+IMPORT_ALL = (
+    "import sys, uvicorn.server, uvicorn.supervisors.multiprocess, uvicorn.supervisors.basereload\n"
+    "assert uvicorn.server.Server().serve() == 'sync'\n"
+    "sys.exit(3)\n"
+)
+
+
+def test_unknown_shapes_are_left_alone_with_one_warning_each(tmp_path):
+    for name, text in FAKE_UVICORN.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    proc = subprocess.run(
+        [uvicorn_run.family_venv("0.54.0").python, "-c", IMPORT_ALL],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=60,
+    )
+    assert proc.returncode == 3, proc.stderr  # the program's own exit code
+    warnings = [line for line in proc.stderr.splitlines() if "uvicorn-usr1-patch: skipped" in line]
+    assert len(warnings) == 3, proc.stderr
+    assert "uvicorn.server.Server: it has no `async def serve`" in warnings[0]
+    assert "Multiprocess: it has neither handle_signals nor startup and run" in warnings[1]
+    assert "uvicorn.supervisors.basereload: it defines neither Multiprocess nor BaseReload" in warnings[2]
+    assert "Traceback" not in proc.stderr

@@ -102,6 +102,9 @@ def is_patched(cls):
 
 def patch_module(module):
     """Patch module.Server (uvicorn.server); True when patched."""
+    if not hasattr(signal, "SIGUSR1"):
+        warn_skip(module.__name__, "this platform has no SIGUSR1")
+        return False
     cls = getattr(module, "Server", None)
     if not isinstance(cls, type):
         warn_skip(module.__name__, "it defines no Server class")

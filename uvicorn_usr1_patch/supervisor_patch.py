@@ -209,6 +209,9 @@ def patch_class(cls, signals=None):
 
 def patch_module(module):
     """uvicorn.supervisors.multiprocess (Multiprocess) or .basereload (BaseReload)."""
+    if not hasattr(signal, "SIGUSR1"):
+        warn_skip(module.__name__, "this platform has no SIGUSR1")
+        return False
     for class_name in ("Multiprocess", "BaseReload"):
         cls = getattr(module, class_name, None)
         if isinstance(cls, type) and cls.__module__ == module.__name__:
