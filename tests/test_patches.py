@@ -1,24 +1,31 @@
 """The versioned diffs in patches/: complete, exact, reversible, refused twice, compiling, working.
 
 The releases and their files come from PyPI through tools/make_patches.py (cached after the
-first run). The behaviour tests run one release per workers.py family in a venv WITHOUT this
-package: the diff is applied to site-packages, and a pristine venv of the same stack is the
-control that must show the bug.
+first run). The behaviour tests run one release per distinct workers.py (tools/stacks.py
+DIFF_STACKS) in a venv WITHOUT this package: the diff is applied to site-packages, and a
+pristine venv of the same stack is the control that must show the bug.
 """
 
+import collections
 import glob
 import hashlib
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
+import tokenize
 import zipfile
 
 import pytest
+from test_worker_signals import PATCHED_SIGNALS
 
 from tools import make_patches, venvs
 from tools.gunicorn_run import Gunicorn, count_lines
+from tools.stacks import DIFF_STACKS, PYTHONS, STACKS, uvicorn_release
+from uvicorn_usr1_patch.releases import PASS, RESET, version_key
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DIFFS = sorted(glob.glob(os.path.join(make_patches.PATCHES, "uvicorn-*.diff")))
@@ -43,12 +50,12 @@ def test_one_diff_per_affected_release_on_pypi(releases):
     assert "0.4.0" in affected and "0.18.3" in affected and "0.13.1" in affected
     assert not releases["0.3.32"].affected  # installs USR1 through the event loop
     assert not releases["0.19.0"].affected  # installs handle_usr1 itself
-    assert len({r.family for r in releases.values() if r.affected}) == len(make_patches.FAMILIES)
+    assert len({r.workers_file for r in releases.values() if r.affected}) == len(make_patches.WORKERS_FILES)
 
 
 def test_an_unknown_workers_file_stops_the_tool(releases, monkeypatch):
     python = venvs.ensure(*make_patches.DOWNLOADER, with_patch=False).python
-    monkeypatch.setattr(make_patches, "FAMILIES", {})
+    monkeypatch.setattr(make_patches, "WORKERS_FILES", {})
     with pytest.raises(make_patches.UnknownWorkersFile, match="0.13.1: workers.py sha256"):
         make_patches.examine("0.13.1", python)
 
@@ -77,6 +84,118 @@ def test_each_diff_has_the_header_patch_ignores(releases):
         assert not any(
             line.startswith(("---", "+++", "***", "@@", "Index:", "diff ")) for line in header.splitlines()
         )
+
+
+# -- one source of truth: the code each diff adds is the package's --------------------------------
+PACKAGE = os.path.join(make_patches.REPO, "uvicorn_usr1_patch")
+CARRIED = ("atomic_reopen", "worker_signals")  # in this order: worker_signals uses atomic_reopen's names
+MARKER = re.compile(r"# (BEGIN|END) uvicorn-usr1-patch carried code: (\w+)\n$")
+# Everything else a diff may add: the imports the carried code needs, the two calls the package
+# makes (its wrapper calls install_worker_signals after the release's init_signals; its hook
+# patches gunicorn's Logger when the master imports uvicorn.workers), comments and blank lines.
+GLUE = {"import {}\n".format(m) for m in ("errno", "logging", "os", "signal", "sys")}
+GLUE |= {"from gunicorn.glogging import Logger\n", "patch_gunicorn_logger(Logger)\n"}
+GLUE |= {"        install_worker_signals(self)\n", "\n"}
+
+
+def tokens(text):
+    """(type, string) of every token: only the positions may differ, never a token."""
+    return [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(text).readline)]
+
+
+def package_blocks():
+    """{name: the lines strictly between the markers} of the package's own modules."""
+    blocks = {}
+    for name in CARRIED:
+        with open(os.path.join(PACKAGE, name + ".py")) as f:
+            lines = f.readlines()
+        marks = [i for i, line in enumerate(lines) if MARKER.match(line)]
+        assert [MARKER.match(lines[i]).groups() for i in marks] == [("BEGIN", name), ("END", name)]
+        blocks[name] = "".join(lines[marks[0] + 1 : marks[1]])
+    return blocks
+
+
+def diff_changes(text):
+    """(added lines, removed lines) of a one-file unified diff, without the +/- signs."""
+    body = text[text.index("\n--- a/") + 1 :].splitlines(True)[2:]
+    added = [line[1:] for line in body if line.startswith("+")]
+    removed = [line[1:] for line in body if line.startswith("-")]
+    return added, removed
+
+
+def split_carried(added):
+    """The added lines -> ({name: lines between its markers}, the lines outside any block)."""
+    blocks, outside, current = collections.OrderedDict(), [], None
+    for line in added:
+        found = MARKER.match(line)
+        if found and found.group(1) == "BEGIN":
+            assert current is None and found.group(2) not in blocks, line
+            current = found.group(2)
+            blocks[current] = ""
+        elif found:
+            assert found.group(2) == current, line
+            current = None
+        elif current is not None:
+            blocks[current] += line
+        else:
+            outside.append(line)
+    assert current is None, "a block without its END marker"
+    return blocks, outside
+
+
+def carried_problems(diff_text, family, expected):
+    """What in a diff is not the package's carried code or the known glue (empty: none)."""
+    added, removed = diff_changes(diff_text)
+    blocks, outside = split_carried(added)
+    problems = []
+    if list(blocks) != list(CARRIED):
+        problems.append("carried blocks {} instead of {}".format(list(blocks), list(CARRIED)))
+    for name, text in blocks.items():
+        if tokens(text) != expected.get(name):
+            problems.append("{} is not the package's code, token for token".format(name))
+    code = [line for line in outside if not line.lstrip().startswith("#")]
+    problems += ["added outside the blocks: {!r}".format(line) for line in code if line not in GLUE]
+    for call in ("        install_worker_signals(self)\n", "patch_gunicorn_logger(Logger)\n"):
+        if code.count(call) != 1:
+            problems.append("{!r} added {} times".format(call.strip(), code.count(call)))
+    # the release's own code stays: only a `pass` init_signals loses its `pass`
+    if removed != {PASS: ["        pass\n"], RESET: []}[family]:
+        problems.append("removed: {!r}".format(removed))
+    return problems
+
+
+def test_each_diff_adds_the_package_code_token_for_token(releases):
+    expected = {name: tokens(text) for name, text in package_blocks().items()}
+    for diff in DIFFS:
+        with open(diff) as f:
+            text = f.read()
+        assert carried_problems(text, releases[version_of(diff)].workers_file.family, expected) == [], diff
+
+
+def test_a_diverging_diff_fails_the_comparison(releases):
+    """The control of the test above: one token changed, one line added, the package changed."""
+    expected = {name: tokens(text) for name, text in package_blocks().items()}
+    with open(os.path.join(make_patches.PATCHES, "uvicorn-0.13.1.diff")) as f:
+        text = f.read()
+    family = releases["0.13.1"].workers_file.family
+    assert carried_problems(text, family, expected) == []
+
+    line = "+    signal.signal(signal.SIGUSR1, handler)\n"
+    assert text.count(line) == 1
+    changed = text.replace(line, line.replace("SIGUSR1", "SIGUSR2"))
+    assert carried_problems(changed, family, expected) == [
+        "worker_signals is not the package's code, token for token"
+    ]
+
+    extra = text.replace(
+        "+patch_gunicorn_logger(Logger)\n", "+patch_gunicorn_logger(Logger)\n+import asyncio\n"
+    )
+    assert carried_problems(extra, family, expected) == ["added outside the blocks: 'import asyncio\\n'"]
+
+    package_changed = dict(expected, atomic_reopen=tokens(package_blocks()["atomic_reopen"] + "x = 1\n"))
+    assert carried_problems(text, family, package_changed) == [
+        "atomic_reopen is not the package's code, token for token"
+    ]
 
 
 # -- applying ---------------------------------------------------------------------------------
@@ -143,11 +262,10 @@ def test_diff_applies_exactly_reverses_and_is_refused_twice(diff, releases, tmp_
 
 def compiles_on(release, minor):
     """The Pythons a release declares, and the newer ones people run it on anyway."""
-    key = make_patches.version_key
-    return minor in release.pythons or key(minor) > max(key(p) for p in release.pythons)
+    return minor in release.pythons or version_key(minor) > max(version_key(p) for p in release.pythons)
 
 
-@pytest.mark.parametrize("minor", sorted(venvs.pythons(), key=make_patches.version_key))
+@pytest.mark.parametrize("minor", PYTHONS)
 def test_patched_files_compile_on_the_pythons_each_release_supports(minor, releases, tmp_path):
     chosen = [r for r in releases.values() if r.affected and compiles_on(r, minor)]
     assert chosen
@@ -160,12 +278,12 @@ def test_patched_files_compile_on_the_pythons_each_release_supports(minor, relea
     code = (
         "import sys\nfor p in sys.argv[1:]:\n    compile(open(p).read(), p, 'exec')\nprint(len(sys.argv) - 1)"
     )
-    out = subprocess.check_output([venvs.python(minor), "-c", code] + paths, universal_newlines=True)
+    out = subprocess.check_output([venvs.require_python(minor), "-c", code] + paths, universal_newlines=True)
     assert out.strip() == str(len(chosen))
 
 
 def test_every_diff_is_compiled_by_some_python(releases):
-    available = set(venvs.pythons())
+    available = set(PYTHONS)
     for release in releases.values():
         if release.affected:
             assert available & set(release.pythons), release.version
@@ -178,15 +296,11 @@ def test_wheel_ships_every_diff():
     assert shipped == ["uvicorn_usr1_patch/patches/" + os.path.basename(d) for d in DIFFS]
 
 
-DIFF_CLI_STACKS = {
-    "0.13.1": ("3.8", ["gunicorn==20.0.4", "uvicorn[standard]==0.13.1", "uvloop==0.14.0"]),
-    "0.54.0": ("3.12", ["gunicorn==23.0.0", "uvicorn[standard]==0.54.0"]),
-}
-
-
-@pytest.mark.parametrize("version", sorted(DIFF_CLI_STACKS))
-def test_diff_subcommand_prints_the_installed_release_diff(version):
-    venv = venvs.ensure(*DIFF_CLI_STACKS[version])
+@pytest.mark.parametrize("name", ["uvicorn-0.13.1", "uvicorn-0.54.0"])
+def test_diff_subcommand_prints_the_installed_release_diff(name):
+    stack = STACKS[name]
+    version = uvicorn_release(stack)
+    venv = venvs.ensure(stack.python, stack.requirements)
     proc = subprocess.run(
         [venv.python, "-m", "uvicorn_usr1_patch", "diff"],
         stdout=subprocess.PIPE,
@@ -213,75 +327,36 @@ def test_diff_subcommand_refuses_an_unknown_release(monkeypatch, capsys):
     assert out == "" and err == "no diff for uvicorn 0.4.99: this release is unknown to uvicorn-usr1-patch\n"
 
 
-# -- behaviour, one release per family -------------------------------------------------------------
-OLD_37 = ["gunicorn==20.0.4", "click==7.1.2", "h11==0.8.1", "httptools==0.0.13"]
-OLD_37_UVLOOP_14 = OLD_37[:2] + ["h11==0.9.0", "httptools==0.0.13", "websockets==8.1", "uvloop==0.14.0"]
-OLD_38 = [
-    "gunicorn==20.0.4",
-    "click==7.1.2",
-    "h11==0.9.0",
-    "websockets==8.1",
-    "httptools==0.1.1",
-    "uvloop==0.14.0",
-]
-# family -> (release, python, requirements). 0.4.1 for 0.4.0-0.4.2: 0.4.0's sdist lacks
-# uvicorn/lifespan/, so its workers cannot boot at all. Old releases need the Python and the pinned
-# uvloop/httptools/websockets of their time (uvloop >= 0.15 breaks their get_event_loop()).
-FAMILY_STACKS = {
-    "0.4.0-0.4.2": ("0.4.1", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
-    "0.4.3": ("0.4.3", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
-    "0.4.4-0.4.5": ("0.4.4", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
-    "0.4.6": ("0.4.6", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
-    "0.5.0-0.9.0": ("0.7.0", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
-    "0.6.1": ("0.6.1", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
-    "0.9.1": ("0.9.1", "3.7", OLD_37 + ["websockets==8.1", "uvloop==0.12.2"]),
-    "0.10.0-0.11.1": ("0.10.0", "3.7", OLD_37 + ["websockets==8.1", "uvloop==0.14.0rc2"]),
-    "0.10.9": ("0.10.9", "3.7", OLD_37_UVLOOP_14),
-    "0.11.2-0.11.3": ("0.11.2", "3.7", OLD_37_UVLOOP_14),
-    "0.11.4": ("0.11.4", "3.8", OLD_38),
-    "0.11.5-0.12.1": ("0.11.5", "3.8", OLD_38),
-    "0.12.2-0.13.2": ("0.13.1", "3.8", ["gunicorn==20.0.4", "uvicorn[standard]==0.13.1", "uvloop==0.14.0"]),
-    "0.13.3-0.13.4": ("0.13.3", "3.8", ["gunicorn==20.0.4", "uvicorn[standard]==0.13.3", "uvloop==0.14.0"]),
-    "0.14.0": ("0.14.0", "3.8", ["gunicorn==20.1.0", "uvicorn[standard]==0.14.0", "uvloop==0.14.0"]),
-    "0.15.0-0.16.0": ("0.15.0", "3.9", ["gunicorn==20.1.0", "uvicorn[standard]==0.15.0", "uvloop==0.16.0"]),
-    "0.17.0.post1-0.18.3": (
-        "0.18.3",
-        "3.10",
-        ["gunicorn==20.1.0", "uvicorn[standard]==0.18.3", "uvloop==0.17.0"],
-    ),
-}
-FAMILY_NAMES = sorted(FAMILY_STACKS, key=make_patches.version_key)
+# -- behaviour, one release per workers.py --------------------------------------------------------
+FILE_NAMES = list(DIFF_STACKS)
 
 
-def test_every_family_has_a_stack():
-    assert sorted(FAMILY_STACKS) == sorted(f.name for f in make_patches.FAMILIES.values())
+def test_every_workers_file_has_a_stack():
+    assert sorted(DIFF_STACKS) == sorted(f.name for f in make_patches.WORKERS_FILES.values())
 
 
-def requirements(family):
-    version, _, reqs = FAMILY_STACKS[family]
-    if any(r.startswith("uvicorn") for r in reqs):
-        return reqs
-    return reqs + ["uvicorn=={}".format(version)]
+def requirements(name):
+    return DIFF_STACKS[name].requirements
 
 
-def pristine_venv(family):
-    return venvs.ensure(FAMILY_STACKS[family][1], requirements(family), with_patch=False)
+def pristine_venv(name):
+    return venvs.ensure(DIFF_STACKS[name].python, requirements(name), with_patch=False)
 
 
-def diffed_venv(family):
+def diffed_venv(name):
     """A venv of the same stack (never the package) whose uvicorn has the diff applied.
 
     Its own directory, so the pristine control venv stays pristine; built once per diff.
     """
-    version, minor, _ = FAMILY_STACKS[family]
+    version, minor = uvicorn_release(DIFF_STACKS[name]), DIFF_STACKS[name].python
     diff = os.path.join(make_patches.PATCHES, "uvicorn-{}.diff".format(version))
-    interpreter = venvs.python(minor)
-    key = hashlib.sha256(json.dumps([interpreter, sorted(requirements(family)), sha256_of(diff)]).encode())
+    interpreter = venvs.require_python(minor)
+    key = hashlib.sha256(json.dumps([interpreter, sorted(requirements(name)), sha256_of(diff)]).encode())
     venv = venvs.Venv(
         os.path.join(venvs.VENVS, "diffed-uvicorn{}-py{}-{}".format(version, minor, key.hexdigest()[:12]))
     )
     with venvs._locked(venv.path):
-        venvs._populate(venv, interpreter, requirements(family), with_patch=False)
+        venvs._populate(venv, interpreter, requirements(name), with_patch=False)
         marker = os.path.join(venv.path, ".diff-applied")
         if not os.path.exists(marker):
             # where the README says to run patch: the directory holding uvicorn/
@@ -296,8 +371,8 @@ def workers_sha(venv):
     return sha256_of(os.path.join(venv.site_packages(), "uvicorn", "workers.py"))
 
 
-def family_release(releases, family):
-    return releases[FAMILY_STACKS[family][0]]
+def release_of(releases, name):
+    return releases[uvicorn_release(DIFF_STACKS[name])]
 
 
 def run_in(venv, *args):
@@ -314,11 +389,12 @@ def probe(venv):
     return json.loads(out.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_diffed_worker_defers_and_coalesces_usr1(family, releases):
-    release = family_release(releases, family)
-    assert release.family.name == family
-    pristine, diffed = pristine_venv(family), diffed_venv(family)
+@pytest.mark.parametrize("name", FILE_NAMES)
+def test_diffed_worker_defers_and_coalesces_usr1(name, releases):
+    release = release_of(releases, name)
+    assert release.workers_file.name == name
+    assert release.workers_file.family == DIFF_STACKS[name].family
+    pristine, diffed = pristine_venv(name), diffed_venv(name)
     assert workers_sha(pristine) == release.sha256
     assert workers_sha(diffed) == hashlib.sha256(make_patches.patched_source(release).encode()).hexdigest()
     for venv in (pristine, diffed):
@@ -328,43 +404,97 @@ def test_diffed_worker_defers_and_coalesces_usr1(family, releases):
 
     control = probe(pristine)
     # the release's own behaviour: master's handler kept (0.4-0.13.2) or default = death (0.13.3+)
-    assert control["usr1"] == {"pass": "master", "reset": "default"}[release.family.body], control
+    assert control["usr1"] == release.workers_file.family, control
 
-    report = probe(diffed)
+    output = run_in(diffed, PROBE, "uvicorn.workers.UvicornWorker")
+    report = json.loads(output.strip().splitlines()[-1])
     assert report["usr1"] == "deferred", report
     assert report["master_handlers_left"] == [], report
     assert report["sigchld"] == "default", report
-    assert report["calls_without_loop"] == 1, report  # no loop yet: reopened at once
+    assert report["calls_without_loop"] == 0, report  # never inside the signal handler, even at boot
+    assert report["calls_at_first_tick"] == 1, report  # remembered, done once the loop runs
     assert report["calls_during_burst"] == 0, report  # never inside the handler
     assert report["calls_after_burst"] == 1, report  # five signals, one reopen
     assert report["calls_after_next"] == 2, report
+    assert report["calls_after_loop_ended"] == 2, report  # the worker is exiting: dropped...
+    assert "SIGUSR1 after the event loop ended" in output  # ...with a line saying so
+    # the same handlers as a worker patched by the package (the README's signal table)
+    assert {k: report["signals"][k] for k in PATCHED_SIGNALS} == PATCHED_SIGNALS, report
+
+
+# gunicorn's master imports uvicorn.workers before it forks: the diffed module makes the master's
+# own Logger.reopen_files atomic, as the package's hook does. A new log path that cannot be opened
+# (a directory there): pristine gunicorn closes the old file first and raises (in the master: the
+# arbiter's "Unhandled exception in main loop"), and the next line raises into its caller (in a
+# worker: the request) as FileHandler.emit retries the open.
+MASTER_REOPEN = """
+import json, os, sys, tempfile
+import uvicorn.workers
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+path = os.path.join(tempfile.mkdtemp(), "access.log")
+cfg = Config()
+cfg.set("accesslog", path)
+log = Logger(cfg)
+log.access_log.info("before")
+os.rename(path, path + ".1")
+os.mkdir(path)
+def attempt(action):
+    try:
+        action()
+        return "done"
+    except OSError as exc:
+        return type(exc).__name__
+report = {"reopen": attempt(log.reopen_files)}
+report["next_line"] = attempt(lambda: log.access_log.info("after"))
+with open(path + ".1") as f:
+    report["lines_in_old_file"] = f.read().split()
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.parametrize("name", FILE_NAMES)
+def test_diffed_module_makes_gunicorns_own_reopen_atomic(name):
+    pristine = json.loads(run_in(pristine_venv(name), "-c", MASTER_REOPEN).strip().splitlines()[-1])
+    assert pristine == {
+        "reopen": "IsADirectoryError",
+        "next_line": "IsADirectoryError",
+        "lines_in_old_file": ["before"],
+    }
+
+    output = run_in(diffed_venv(name), "-c", MASTER_REOPEN)
+    diffed = json.loads(output.strip().splitlines()[-1])
+    # nothing raised, the old file kept and written to, one line saying why
+    assert diffed == {"reopen": "done", "next_line": "done", "lines_in_old_file": ["before", "after"]}
+    assert output.count("uvicorn-usr1-patch: cannot reopen ") == 1 and "(EISDIR)" in output, output
 
 
 def request_logs(server, release):
     """The logs the release writes a line per request to: the app's, and access.log from 0.10.0
     (before, uvicorn logged requests through gunicorn's error log)."""
-    if make_patches.version_key(release.version) < (0, 10, 0):
+    if version_key(release.version) < (0, 10, 0):
         return [server.app_log]
     return [server.app_log, server.access_log]
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_diffed_release_reopens_on_rotation_where_pristine_fails(family, releases, tmp_path):
-    release = family_release(releases, family)
-    body = release.family.body
+@pytest.mark.parametrize("name", FILE_NAMES)
+def test_diffed_release_reopens_on_rotation_where_pristine_fails(name, releases, tmp_path):
+    release = release_of(releases, name)
+    family = release.workers_file.family
 
-    with Gunicorn(pristine_venv(family), str(tmp_path / "pristine")) as server:
+    with Gunicorn(pristine_venv(name), str(tmp_path / "pristine")) as server:
         before, after = server.rotation_round(REOPEN_DEADLINE)
-        if body == "pass":  # USR1 ignored: every new line goes on into the rotated file
+        if family == PASS:  # USR1 ignored: every new line goes on into the rotated file
             for log in request_logs(server, release):
                 assert count_lines(log, "tag=after") == 0, log
                 assert count_lines(log + ".1", "tag=after") == 10, log
             assert after == before
         else:  # USR1 kills the workers: gunicorn boots new ones
+            assert family == RESET
             assert not set(before) & set(after), "the workers survived USR1"
 
-    with Gunicorn(diffed_venv(family), str(tmp_path / "diffed")) as server:
+    with Gunicorn(diffed_venv(name), str(tmp_path / "diffed")) as server:
         before, after = server.rotation_round(REOPEN_DEADLINE)
         logs = request_logs(server, release)
         for log in logs:
