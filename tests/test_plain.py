@@ -132,6 +132,7 @@ def test_storm_under_load(release, mode, tmp_path):
     assert (result["lost"], result["app_lost"], result["failed"]) == (0, 0, 0)
     assert (result["restarts"], result["tracebacks"]) == (0, 0)
     assert result["final_in_new_file"] == 10
+    assert result["rotated_files_with_lines"] > 1  # reopened during the storm, not only at its end
 
 
 def test_control_storm_loses_the_server(tmp_path):

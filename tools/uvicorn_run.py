@@ -346,6 +346,10 @@ def storm(server, rotations, seconds, max_requests=100000):
         "lost": results["ok"] - logged,
         "app_lost": results["ok"] - count_all(server.app_log, "tag=s-"),
         "final_in_new_file": count_lines(server.access_log, "tag=final"),
+        # each rotated file that got lines: the servers had reopened into it before the next rename
+        "rotated_files_with_lines": sum(
+            1 for i in range(1, rotations + 1) if count_lines("{}.{}".format(server.access_log, i), "tag=s-")
+        ),
         "restarts": len(set(before) - set(server.server_pids() if alive else [])),
         "tracebacks": outputs.count("Traceback") + outputs.count("Logging error"),
         "alive": alive,
@@ -403,7 +407,7 @@ def describe(result):
     if result["returncode"] is not None:
         what = "main process killed ({})".format(result["returncode"])
         if result["orphans"]:
-            what += ", {} workers orphaned".format(len(result["orphans"]))
+            what += ", its {} children orphaned".format(len(result["orphans"]))
     elif result["after"] != result["before"]:
         what = "workers restarted"
     else:

@@ -102,7 +102,12 @@ def reopen_and_relay(supervisor):
 
 
 def handle_usr1(self):
-    """SIGUSR1 in uvicorn's Multiprocess (0.30+): called by its main loop (handle_signals)."""
+    """SIGUSR1 in uvicorn's Multiprocess (0.30+): called by its main loop (handle_signals),
+    every 0.5 s, once per queued signal. handle_signals takes each signal off the queue before
+    calling its handler: a USR1 still queued gets its own call later, so this one coalesces
+    into it (a burst of rotations makes one reopen per tick, not one per signal)."""
+    if signal.SIGUSR1 in getattr(self, "signal_queue", ()):
+        return
     reopen_and_relay(self)
 
 
