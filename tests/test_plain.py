@@ -268,3 +268,22 @@ def test_unknown_shapes_are_left_alone_with_one_warning_each(tmp_path):
     assert "Multiprocess: it has neither handle_signals nor startup and run" in warnings[1]
     assert "uvicorn.supervisors.basereload: it defines neither Multiprocess nor BaseReload" in warnings[2]
     assert "Traceback" not in proc.stderr
+
+
+# -- recognising a uvicorn main process from /proc (for `check --pid`) -------------------------------
+@pytest.mark.parametrize("mode", ["single", "workers", "reload"])
+@pytest.mark.parametrize("patched", [True, False])
+def test_check_recognises_a_uvicorn_main_process(mode, patched, tmp_path):
+    from uvicorn_usr1_patch.check_uvicorn import uvicorn_main
+
+    env = None if patched else OFF
+    with Uvicorn(uvicorn_run.family_venv("0.54.0"), str(tmp_path), mode=mode, env=env) as server:
+        found = uvicorn_main(server.main_pid)
+        workers = server.worker_pids()
+        assert found is not None and found["mode"] == mode
+        assert [c["pid"] for c in found["children"]] == workers
+        # 0.54's supervisors catch USR1 unpatched too (the signal queue), the single server does not
+        assert found["catches_usr1"] == (patched or mode == "workers")
+        assert all(c["catches_usr1"] == patched for c in found["children"])
+        assert all(uvicorn_main(pid) is None for pid in workers)  # a worker is no main process
+    assert uvicorn_main(os.getpid()) is None  # pytest is no uvicorn
