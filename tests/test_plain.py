@@ -287,3 +287,75 @@ def test_check_recognises_a_uvicorn_main_process(mode, patched, tmp_path):
         assert all(c["catches_usr1"] == patched for c in found["children"])
         assert all(uvicorn_main(pid) is None for pid in workers)  # a worker is no main process
     assert uvicorn_main(os.getpid()) is None  # pytest is no uvicorn
+
+
+# -- uvicorn's own tests of the patched modules, with the package installed -------------------------
+OWN_TESTS_RELEASE = "0.54.0"  # the 0.29.0 sdist ships no tests
+OWN_TESTS_REQUIREMENTS = [
+    "uvicorn[standard]==" + OWN_TESTS_RELEASE,
+    # uvicorn's dev dependency group, as far as tests/test_server.py and tests/supervisors/ import
+    "pytest",
+    "pytest-mock==3.15.1",
+    "trustme==1.2.1",
+    "cryptography",
+    "httpx2",
+    "a2wsgi==1.10.10",
+    "wsproto==1.3.2",
+    "zttp",
+]
+
+
+def uvicorn_sdist_tree():
+    """uvicorn's sdist (it holds tests/), fetched once with pip and unpacked in the cache."""
+    import sys
+    import tarfile
+
+    from tools import make_patches
+
+    tree = os.path.join(make_patches.CACHE, "sdist-tests", "uvicorn-" + OWN_TESTS_RELEASE)
+    if not os.path.isdir(os.path.join(tree, "tests")):
+        where = os.path.dirname(tree)
+        os.makedirs(where, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d", where]
+            + ["uvicorn==" + OWN_TESTS_RELEASE],
+            check=True,
+            timeout=300,
+        )
+        with tarfile.open(os.path.join(where, "uvicorn-{}.tar.gz".format(OWN_TESTS_RELEASE))) as sdist:
+            sdist.extractall(where, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    return tree
+
+
+def test_uvicorns_own_server_and_supervisor_tests_pass_with_the_package():
+    from tools import venvs
+
+    venv = venvs.ensure("3.12", OWN_TESTS_REQUIREMENTS)
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    tree = uvicorn_sdist_tree()
+    patched = subprocess.run(
+        [
+            venv.python,
+            "-c",
+            "import uvicorn.server as s; print(getattr(s.Server.serve, 'uvicorn_usr1_patch', 0))",
+        ],
+        cwd=tree,
+        env=env,
+        stdout=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=60,
+    )
+    assert patched.stdout.strip() == "True"  # the tests below run against the patched Server
+    run = subprocess.run(
+        [venv.python, "-m", "pytest", "-o", "addopts=-rfEs", "-q", "-p", "no:cacheprovider"]
+        + ["tests/test_server.py", "tests/supervisors"],
+        cwd=tree,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+        timeout=600,
+    )
+    print(run.stdout[-600:])
+    assert run.returncode == 0, run.stdout[-5000:]
