@@ -359,3 +359,20 @@ def test_uvicorns_own_server_and_supervisor_tests_pass_with_the_package():
     )
     print(run.stdout[-600:])
     assert run.returncode == 0, run.stdout[-5000:]
+
+
+def test_two_servers_on_one_loop_keep_usr1_until_both_are_done():
+    probe = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probes", "two_servers.py")
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    out = subprocess.run(
+        [uvicorn_run.family_venv("0.54.0").python, probe],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen == {"both": "LoopReopen", "second_alone": "LoopReopen", "after_is_default": True}

@@ -31,8 +31,10 @@ _patched = []  # classes patched in this process, for unpatch_all()
 class LoopReopen(object):
     """SIGUSR1 handler: schedule one reopen on the serving loop; never reopen here."""
 
-    def __init__(self, loop):
+    def __init__(self, loop, previous):
         self.loop = loop
+        self.previous = previous  # restored when the last Server on this loop is done
+        self.servers = 1  # Servers serving on this loop (asyncio.gather of several is common)
         self.pending = False  # set only once the call is scheduled
 
     def __call__(self, signum, frame):
@@ -60,21 +62,31 @@ class LoopReopen(object):
 def install_usr1(loop):
     """Take SIGUSR1 for `loop`, unless someone else handles it (gunicorn's worker, the app).
 
-    Returns the handler it replaced (to restore when serve ends), or None when it did not.
+    Returns our handler (release it when serve ends), or None when SIGUSR1 was left alone.
     """
     if threading.current_thread() is not threading.main_thread():
         return None  # only the main thread may set handlers; uvicorn skips its own there too
-    if signal.getsignal(signal.SIGUSR1) != signal.SIG_DFL:
+    current = signal.getsignal(signal.SIGUSR1)
+    if isinstance(current, LoopReopen) and current.loop is loop:
+        current.servers += 1  # another Server on the same loop
+        return current
+    if current != signal.SIG_DFL:
         return None
-    previous = signal.signal(signal.SIGUSR1, LoopReopen(loop))
+    handler = LoopReopen(loop, current)
+    signal.signal(signal.SIGUSR1, handler)
     # As gunicorn's workers: the signal does not break a system call in a C extension.
     signal.siginterrupt(signal.SIGUSR1, False)
-    return previous
+    return handler
 
 
-def restore_usr1(previous):
-    if previous is not None and isinstance(signal.getsignal(signal.SIGUSR1), LoopReopen):
-        signal.signal(signal.SIGUSR1, previous)
+def release_usr1(handler):
+    """The Server is done: restore what SIGUSR1 had once no other Server on the loop serves
+    (as uvicorn's capture_signals restores its own handlers)."""
+    if handler is None:
+        return
+    handler.servers -= 1
+    if handler.servers == 0 and signal.getsignal(signal.SIGUSR1) is handler:
+        signal.signal(signal.SIGUSR1, handler.previous)
 
 
 def wrap_serve(original):
@@ -82,15 +94,15 @@ def wrap_serve(original):
     async def serve(self, *args, **kwargs):
         import asyncio
 
-        previous = None
+        handler = None
         try:
-            previous = install_usr1(asyncio.get_event_loop())  # the running loop
+            handler = install_usr1(asyncio.get_event_loop())  # the running loop
         except Exception as exc:
             warn_skip("the SIGUSR1 handler of uvicorn's Server", "{}: {}".format(type(exc).__name__, exc))
         try:
             return await original(self, *args, **kwargs)
         finally:
-            restore_usr1(previous)  # as uvicorn's capture_signals restores its own
+            release_usr1(handler)
 
     serve.uvicorn_usr1_patch = True
     return serve
