@@ -5,8 +5,8 @@ uvicorn writes no pidfile, so `check --pid PID` may name a uvicorn main process:
 its command line). Its children are the --workers / --reload processes it started with
 multiprocessing's spawn method: each runs `python -c 'from multiprocessing.spawn import
 spawn_main; ...' --multiprocessing-fork` (the semaphore tracker, `multiprocessing.resource_tracker`,
-is not one). Not wired into `check` here: check_target verifies gunicorn masters; this returns
-what a caller reports or verifies. Python 3.6+, stdlib only.
+is not one). check_target verifies and signals what this finds; check_verdicts.plain_verdict says
+what USR1 does to each of its processes. Python 3.6+, stdlib only.
 """
 
 import os
