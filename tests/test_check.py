@@ -605,6 +605,8 @@ PLAIN = {
     ("0.54.0", "single", True): (0, "caught", None, "reopened"),
     ("0.54.0", "workers", False): (1, "swallowed", "default", "stale"),
     ("0.54.0", "workers", True): (0, "caught", "caught", "reopened"),
+    ("0.54.0", "reload", False): (1, "default", "default", "refused"),
+    ("0.54.0", "reload", True): (0, "caught", "caught", "reopened"),
     ("0.29.0", "single", False): (1, "default", None, "refused"),
     ("0.29.0", "workers", False): (1, "default", "default", "refused"),
     ("0.29.0", "workers", True): (0, "caught", "caught", "reopened"),
