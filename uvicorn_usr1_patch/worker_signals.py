@@ -113,6 +113,70 @@ def master_runs_as_another_user(worker):
         return True
 
 
+# Seconds a handing-over worker keeps serving, after it stopped accepting, the connections
+# it had accepted (their requests are on the way), before uvicorn's graceful shutdown.
+HAND_OVER_GRACE = 0.5
+
+
+def uvicorn_servers():
+    """The listening servers of the uvicorn Server whose serve() runs on this thread's loop,
+    found as `self` on the stack of its coroutines; [] when there is none."""
+    loop = running_loop()
+    asyncio = sys.modules.get("asyncio")
+    if loop is None or asyncio is None:
+        return []
+    all_tasks = getattr(asyncio, "all_tasks", None) or asyncio.Task.all_tasks  # 3.6
+    for task in list(all_tasks(loop)):
+        coro = getattr(task, "_coro", None)
+        while coro is not None:
+            frame = getattr(coro, "cr_frame", None)
+            owner = frame.f_locals.get("self") if frame is not None else None
+            servers = getattr(owner, "servers", None)
+            if hasattr(owner, "should_exit") and isinstance(servers, list):
+                return list(servers)
+            coro = getattr(coro, "cr_await", None)
+    return []
+
+
+def stop_accepting(worker):
+    """Close this worker's listening servers; [(gunicorn listener, fd, inode)] for each of
+    the worker's listening sockets, or [] when uvicorn's servers were not found."""
+    servers = uvicorn_servers()
+    if not servers:
+        return []
+    listeners = []
+    for listener in getattr(worker, "sockets", None) or ():
+        try:
+            fd = listener.fileno()
+            listeners.append((listener, fd, os.fstat(fd).st_ino))
+        except Exception:
+            continue
+    for server in servers:
+        server.close()
+    return listeners
+
+
+def terminate_after_hand_over(listeners):
+    """SIGTERM to this worker (uvicorn's graceful shutdown), once the grace has passed.
+
+    uvloop closes a listening fd itself when its server closes, while gunicorn's socket
+    object still holds that number, and uvicorn's shutdown closes that object again: by then
+    the number may belong to a file or connection the application opened during the grace.
+    Such an object is detached first, so that its close does nothing."""
+    for listener, fd, inode in listeners:
+        try:
+            same = os.fstat(fd).st_ino == inode
+        except OSError:
+            same = False
+        sock = getattr(listener, "sock", None)
+        if not same and sock is not None and sock.fileno() == fd:
+            try:
+                sock.detach()
+            except Exception:
+                pass
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 class DeferredReopen(object):
     """SIGUSR1 handler: schedule one reopen of the worker's log files on the running loop.
 
@@ -182,7 +246,13 @@ class DeferredReopen(object):
     def hand_over(self):
         """Stop gracefully (finish in-flight requests), as on gunicorn's own SIGTERM, so
         the master forks a fresh worker holding the files it has just reopened. A fresh
-        worker does not reopen at boot: this cannot loop."""
+        worker does not reopen at boot: this cannot loop.
+
+        uvicorn's shutdown closes every connection that has no request in progress, also one
+        it accepted a moment ago whose request it has not read yet: that client gets a reset.
+        So the worker first stops accepting (the master and the other workers keep the
+        listening socket), serves for HAND_OVER_GRACE seconds what it has accepted, and only
+        then sends itself SIGTERM."""
         if self.handing_over:
             return
         self.handing_over = True
@@ -194,7 +264,12 @@ class DeferredReopen(object):
             self.worker.log.error(message)
         except Exception:
             write_stderr(message)
-        os.kill(os.getpid(), signal.SIGTERM)
+        loop = running_loop()
+        listeners = stop_accepting(self.worker)
+        if loop is None or not listeners:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        loop.call_later(HAND_OVER_GRACE, terminate_after_hand_over, listeners)
 
     def __repr__(self):
         return "<uvicorn_usr1_patch DeferredReopen for {!r}>".format(self.worker)
