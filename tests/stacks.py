@@ -16,7 +16,13 @@ STACKS = {
         "uvicorn.workers.UvicornWorker",
         "default",
     ),
-    # synchronous reopen inside the signal handler
+    # synchronous reopen inside the signal handler (issue 9's second wrong-owner stack)
+    "uvicorn-0.29.0": (
+        "3.11",
+        ["gunicorn==23.0.0", "uvicorn[standard]==0.29.0"],
+        "uvicorn.workers.UvicornWorker",
+        "sync",
+    ),
     "uvicorn-0.54.0": (
         "3.12",
         ["gunicorn==23.0.0", "uvicorn[standard]==0.54.0"],
@@ -37,3 +43,11 @@ def venv(name):
 
     python, requirements, _, _ = STACKS[name]
     return venvs.ensure(python, requirements)
+
+
+def shared_venv(name):
+    """The stack's venv under a directory `nobody` can read (gunicorn --user nobody)."""
+    from tools import venvs
+
+    python, requirements, _, _ = STACKS[name]
+    return venvs.ensure_shared(python, requirements)
