@@ -178,7 +178,8 @@ def ensure_shared(python_minor, requirements, with_patch=True):
     interpreter = os.path.join(prefix, "bin", "python" + python_minor)
     env = {"LD_LIBRARY_PATH": os.path.join(prefix, "lib")}
     # copies, not hard links into root's uv cache
-    venv = _ensure(os.path.join(SHARED, "venvs"), interpreter, python_minor, requirements, with_patch, env, "copy")
+    root = os.path.join(SHARED, "venvs")
+    venv = _ensure(root, interpreter, python_minor, requirements, with_patch, env, "copy")
     _make_read_only_for_others(venv.path)
     return venv
 
@@ -208,9 +209,11 @@ def shared_python(python_minor):
                 os.path.join(prefix, stdlib),
                 os.path.join(target, stdlib),
                 symlinks=True,
-                ignore=lambda d, names: [n for n in names if n in skip or n.startswith("config-")]
-                if d == os.path.join(prefix, stdlib)
-                else [],
+                ignore=lambda d, names: (
+                    [n for n in names if n in skip or n.startswith("config-")]
+                    if d == os.path.join(prefix, stdlib)
+                    else []
+                ),
             )
             os.makedirs(os.path.join(target, stdlib, "site-packages"))
             for lib in glob.glob(os.path.join(prefix, "lib", "libpython*")):
@@ -238,7 +241,7 @@ def shared_tree_problems(root=None):
     """Paths under SHARED (or `root`) that another user could write, or not owned by root."""
     root = root or SHARED
     problems = []
-    for directory, dirs, files in os.walk(root):
+    for directory, _, files in os.walk(root):
         for path in [directory] + [os.path.join(directory, n) for n in files]:
             st = os.lstat(path)
             if os.path.islink(path):
