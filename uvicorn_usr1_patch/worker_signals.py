@@ -118,31 +118,40 @@ def master_runs_as_another_user(worker):
 HAND_OVER_GRACE = 0.5
 
 
-def uvicorn_servers():
-    """The listening servers of the uvicorn Server whose serve() runs on this thread's loop,
-    found as `self` on the stack of its coroutines; [] when there is none."""
+# A worker that must hand over while uvicorn is still starting (a USR1 during the
+# application's startup) waits for uvicorn to listen, checking every tenth of a second:
+# exiting before that would drop the connections uvicorn accepts on its way out.
+STARTUP_CHECKS = 100
+
+
+def uvicorn_server():
+    """The uvicorn Server whose serve() runs on this thread's loop, found as `self` on the
+    stack of its coroutines; None when there is none."""
     loop = running_loop()
     asyncio = sys.modules.get("asyncio")
     if loop is None or asyncio is None:
-        return []
+        return None
     all_tasks = getattr(asyncio, "all_tasks", None) or asyncio.Task.all_tasks  # 3.6
     for task in list(all_tasks(loop)):
         coro = getattr(task, "_coro", None)
         while coro is not None:
             frame = getattr(coro, "cr_frame", None)
             owner = frame.f_locals.get("self") if frame is not None else None
-            servers = getattr(owner, "servers", None)
-            if hasattr(owner, "should_exit") and isinstance(servers, list):
-                return list(servers)
+            if hasattr(owner, "should_exit") and hasattr(owner, "config"):
+                return owner
             coro = getattr(coro, "cr_await", None)
-    return []
+    return None
 
 
-def stop_accepting(worker):
-    """Close this worker's listening servers; [(gunicorn listener, fd, inode)] for each of
-    the worker's listening sockets, or [] when uvicorn's servers were not found."""
-    servers = uvicorn_servers()
-    if not servers:
+def is_listening(server):
+    """uvicorn sets `started` once its servers listen (older releases: `servers` exists)."""
+    return getattr(server, "started", True) and isinstance(getattr(server, "servers", None), list)
+
+
+def stop_accepting(worker, server):
+    """Close uvicorn's listening servers; [(gunicorn listener, fd, inode)] for each of the
+    worker's listening sockets, or [] when uvicorn's servers were not found."""
+    if server is None or not is_listening(server) or not server.servers:
         return []
     listeners = []
     for listener in getattr(worker, "sockets", None) or ():
@@ -151,8 +160,8 @@ def stop_accepting(worker):
             listeners.append((listener, fd, os.fstat(fd).st_ino))
         except Exception:
             continue
-    for server in servers:
-        server.close()
+    for each in list(server.servers):
+        each.close()
     return listeners
 
 
@@ -252,7 +261,9 @@ class DeferredReopen(object):
         it accepted a moment ago whose request it has not read yet: that client gets a reset.
         So the worker first stops accepting (the master and the other workers keep the
         listening socket), serves for HAND_OVER_GRACE seconds what it has accepted, and only
-        then sends itself SIGTERM."""
+        then sends itself SIGTERM. While uvicorn is still starting, it first waits for it to
+        listen: a SIGTERM then makes uvicorn return right after it started listening, and
+        the connections it accepted meanwhile are reset."""
         if self.handing_over:
             return
         self.handing_over = True
@@ -264,8 +275,15 @@ class DeferredReopen(object):
             self.worker.log.error(message)
         except Exception:
             write_stderr(message)
+        self.stop_then_terminate(STARTUP_CHECKS)
+
+    def stop_then_terminate(self, checks):
         loop = running_loop()
-        listeners = stop_accepting(self.worker)
+        server = uvicorn_server()
+        if loop is not None and server is not None and not is_listening(server) and checks > 0:
+            loop.call_later(0.1, self.stop_then_terminate, checks - 1)
+            return
+        listeners = stop_accepting(self.worker, server)
         if loop is None or not listeners:
             os.kill(os.getpid(), signal.SIGTERM)
             return
