@@ -58,6 +58,11 @@ def rotate_to_wrong_owner(paths):
     file root:root 0600 that only root can open."""
     for path in paths:
         os.rename(path, path + ".1")
+    create_wrong_owner(paths)
+
+
+def create_wrong_owner(paths):
+    for path in paths:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.fchown(fd, 0, 0)
         os.close(fd)

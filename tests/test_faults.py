@@ -15,6 +15,7 @@ exactly one line in the old or the new access.log. Each scenario has its unpatch
 import glob
 import json
 import os
+import signal
 
 import faults
 import pytest
@@ -199,3 +200,83 @@ def test_control_unopenable_ends_the_master(how, layout):
     # with nobody left to restart or signal them
     assert result["orphaned workers"] == g.workers, result
     assert result["failed"] == 0 and result["lost"] == 0, result
+
+
+# -- 3. SIGQUIT, gunicorn's quick stop ------------------------------------------------------
+
+CORE_CONF = """
+import resource
+
+
+def on_starting(server):  # the master and every worker it forks: ulimit -c unlimited
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+"""
+
+
+def core_files(layout):
+    """Core files the kernel wrote for processes of this layout (their cwd is apps/).
+
+    Needs a core_pattern naming a file: with a pipe (systemd-coredump, apport) no file
+    appears here and the control below fails, as a missing tool must."""
+    with open("/proc/sys/kernel/core_pattern") as f:
+        pattern = f.read().strip()
+    assert not pattern.startswith("|"), "core_pattern pipes cores to {}: need a file".format(pattern)
+    directory = os.path.dirname(pattern) if os.path.isabs(pattern) else layout.apps
+    prefix = os.path.basename(pattern).split("%")[0]
+    return sorted(glob.glob(os.path.join(directory, prefix + "*")))
+
+
+def quit_one_worker(name, layout, env):
+    """SIGQUIT to one worker (a child of our master); wait until the master replaced it."""
+    conf = os.path.join(layout.run, "core_conf.py")
+    with open(conf, "w") as f:
+        f.write(CORE_CONF)
+    g = faults.server(venv(name), layout, nobody=False, env=env, extra_args=["-c", conf])
+    g.start()
+    try:
+        before = g.worker_pids()
+        os.kill(before[0], signal.SIGQUIT)
+        wait_for(
+            lambda: before[0] not in g.worker_pids() and len(g.worker_pids()) == g.workers,
+            FRESH_WORKERS_DEADLINE,
+            what="the master to replace the worker",
+        )
+        g.requests(10, "after-quit")
+        return g, before[0]
+    except BaseException:
+        g.stop()
+        raise
+
+
+@pytest.mark.parametrize("name", ["uvicorn-0.13.1", "uvicorn-0.18.3"])
+def test_sigquit_to_a_patched_worker_exits_cleanly_without_a_core(name, layout):
+    """0.13.1: the master's inherited handler before the patch; 0.18.3: SIG_DFL (the control)."""
+    g, pid = quit_one_worker(name, layout, {})
+    try:
+        exiting = "[{}] [INFO] Worker exiting (pid: {})".format(pid, pid)
+        wait_for(lambda: exiting in open(g.error_log).read(), 5, what="the worker's exit line")
+    finally:
+        workers = g.worker_pids()
+        os.kill(g.master_pid, signal.SIGINT)  # the master's quick stop: SIGQUIT to every worker
+        code = g.proc.wait(30)
+        g.stop()
+    assert code == 0
+    assert not any(faults.alive(p) for p in workers)
+    assert core_files(layout) == []
+    assert "Traceback" not in g.output() + open(g.error_log).read()
+    print(
+        "\nissue-9 SIGQUIT {}: worker {} exited cleanly, replaced; master SIGINT exit {}, cores {}".format(
+            name, pid, code, core_files(layout)
+        )
+    )
+
+
+def test_control_sigquit_to_an_unpatched_0_18_3_worker_dumps_core(layout):
+    """uvicorn 0.13.3-0.18.3 reset SIGQUIT to its default action in the worker."""
+    g, pid = quit_one_worker("uvicorn-0.18.3", layout, OFF)
+    try:
+        cores = wait_for(lambda: core_files(layout), 30, what="a core file")
+    finally:
+        g.stop()
+    print("\nissue-9 SIGQUIT control: worker {} dumped {}".format(pid, cores))
+    assert len(cores) == 1
