@@ -119,11 +119,11 @@ def test_control_0_29_0_wrong_owner_raises_inside_the_worker(layout):
     """uvicorn 0.29.0 unpatched (uvloop): gunicorn's reopen, in the synchronous signal
     handler, closes the error log first, cannot open it again and raises PermissionError
     into whatever the worker was running: uvloop's signal callback (which prints it), or a
-    request (which may then never be answered: the client's timeout). The access log is
-    never reopened; the workers go on with their error log closed."""
+    request (which may then never be answered: the client's timeout), or the worker's
+    serve task (the worker dies and is replaced). Where it lands varies from run to run;
+    what does not: the exception, and no line lost."""
     g, result = wrong_owner_run("uvicorn-0.29.0", layout, OFF, patched=False)
     assert result["lost"] == 0, result
-    assert set(result["failures"]) <= {"TimeoutError", "timeout"}, result
     denied = "PermissionError: [Errno 13] Permission denied: '{}'".format(g.error_log)
     assert denied in g.output(), g.output()[-3000:]
 
