@@ -180,7 +180,7 @@ def ensure_shared(python_minor, requirements, with_patch=True):
     # copies, not hard links into root's uv cache
     root = os.path.join(SHARED, "venvs")
     venv = _ensure(root, interpreter, python_minor, requirements, with_patch, env, "copy")
-    _make_read_only_for_others(venv.path)
+    _make_read_only_for_others(SHARED)  # whatever the umask: lock files and markers too
     return venv
 
 
@@ -224,11 +224,9 @@ def shared_python(python_minor):
 
 
 def _make_read_only_for_others(root):
-    """Drop group/other write bits under `root` (and on SHARED itself): nothing a worker
+    """Drop group/other write bits on `root` and everything under it: nothing a worker
     running as `nobody` could change."""
-    for path in [SHARED, root] + [
-        os.path.join(d, n) for d, dirs, files in os.walk(root) for n in dirs + files
-    ]:
+    for path in [root] + [os.path.join(d, n) for d, dirs, files in os.walk(root) for n in dirs + files]:
         if os.path.islink(path):
             continue
         mode = os.stat(path).st_mode
