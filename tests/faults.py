@@ -10,9 +10,12 @@ Layout of a run (a directory every user can traverse; pytest's tmp_path is 0700)
 """
 
 import http.client
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -20,7 +23,9 @@ import time
 from tools.gunicorn_run import APPS, Gunicorn, wait_for
 
 NOBODY = ["--user", "nobody", "--group", "nogroup"]
-ID = re.compile(r"[?&]id=(c[0-9]+-[0-9]+)")
+# Clients' ids are c<client>-<seq>; bench/loadclient.py's are <connection>-<seq>
+ID = re.compile(r"[?&]id=(c?[0-9]+-[0-9]+)")
+LOADCLIENT = os.path.join(os.path.dirname(APPS), "..", "bench", "loadclient.py")
 
 
 class Layout(object):
@@ -119,6 +124,35 @@ class Clients(object):
 
     def failed(self):
         return {rid: status for rid, status in self.results.items() if status != 200}
+
+
+class KeepAliveLoad(object):
+    """bench/loadclient.py as the clients: `connections` keep-alive connections at full
+    speed for `seconds` (bounded by the script itself), same results as Clients."""
+
+    def __init__(self, port, seconds, workdir, connections=8):
+        self.seconds = seconds
+        self.out = os.path.join(workdir, "loadclient.json")
+        self.cmd = [sys.executable, LOADCLIENT, str(port), str(seconds), str(connections), self.out]
+        self.results = None
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.cmd)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.wait(self.seconds + 60)
+        with open(self.out) as f:
+            self.results = json.load(f)
+
+    def sent(self):
+        return len(self.results["ok"]) + len(self.results["failed"])
+
+    def answered(self):
+        return sorted(self.results["ok"])
+
+    def failed(self):
+        return {rid: "failed" for rid in self.results["failed"]}
 
 
 def ids_in(path):

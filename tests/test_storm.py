@@ -7,8 +7,9 @@ UVICORN_USR1_PATCH_STORM_SECONDS=20 for the full one) so that CI stays within mi
 - bench/storm.run_one, patched (0.13.1 with uvloop, 0.54.0): 0 lost, 0 failed, 0 restarts,
   0 tracebacks; its controls (0.13.1 never reopens, 0.18.3 loses its workers) unpatched.
 - The wrong-owner storm: gunicorn as root with --user nobody, every rotation creates new
-  files root:root 0600; every rotation makes the workers hand over. Clients open a connection
-  per request (as nginx does by default towards its upstreams): 0 failed, 0 lost.
+  files root:root 0600; the workers hand over again and again. Clients open a connection per
+  request (as nginx does by default towards its upstreams), or keep 8 connections alive
+  (bench/loadclient.py): 0 failed, 0 lost.
 """
 
 import glob
@@ -23,6 +24,7 @@ import pytest
 from stacks import shared_venv
 
 from bench import common, storm
+from tools.gunicorn_run import wait_for
 
 pytestmark = pytest.mark.e2e
 STORM_SECONDS = float(os.environ.get("UVICORN_USR1_PATCH_STORM_SECONDS", "5"))
@@ -64,14 +66,18 @@ def test_control_storm_0_18_3_loses_its_workers():
 # -- the storm with the wrong-owner fault -----------------------------------------------------
 
 
-def wrong_owner_storm(name, env):
+def wrong_owner_storm(name, env, keep_alive=False):
     layout = faults.Layout()
     g = faults.server(shared_venv(name), layout, env=env)
     rotations = int(round(STORM_SECONDS / INTERVAL))
     try:
         with g:
-            with faults.Clients(g.port, n=4) as clients:
-                faults.wait_for_requests(clients, 50)
+            if keep_alive:  # the bench's full load: 8 keep-alive connections
+                load = faults.KeepAliveLoad(g.port, STORM_SECONDS + 3, layout.run)
+            else:  # a connection per request, as nginx towards its upstreams by default
+                load = faults.Clients(g.port, n=4)
+            with load as clients:
+                wait_for(lambda: faults.ids_in(g.access_log), 10, what="the first access lines")
                 start = time.monotonic()
                 for i in range(rotations):
                     time.sleep(max(0.0, start + i * INTERVAL - time.monotonic()))
@@ -80,7 +86,8 @@ def wrong_owner_storm(name, env):
                         os.rename(path, "{}.{:04d}".format(path, i))
                     faults.create_wrong_owner(paths)
                     g.usr1_master()
-                faults.wait_for_requests(clients, 50)  # still serving after the storm
+                if not keep_alive:
+                    faults.wait_for_requests(clients, 50)  # still serving after the storm
             master_alive = g.proc.poll() is None
         counts = {}
         for path in glob.glob(g.access_log + "*"):
@@ -94,6 +101,7 @@ def wrong_owner_storm(name, env):
         row = {
             "stack": name,
             "run": "control" if env else "patched",
+            "clients": "8 keep-alive" if keep_alive else "4, a connection per request",
             "rotations": rotations,
             "sent": clients.sent(),
             "answered": len(answered),
@@ -113,9 +121,10 @@ def wrong_owner_storm(name, env):
         layout.remove()
 
 
+@pytest.mark.parametrize("keep_alive", [False, True], ids=["per-request", "keep-alive"])
 @pytest.mark.parametrize("name", ["uvicorn-0.13.1", "uvicorn-0.29.0"])
-def test_wrong_owner_storm_fails_no_request_and_loses_no_line(name):
-    row = wrong_owner_storm(name, {})
+def test_wrong_owner_storm_fails_no_request_and_loses_no_line(name, keep_alive):
+    row = wrong_owner_storm(name, {}, keep_alive)
     assert row["master alive"], row
     assert row["failed"] == 0 and row["answered"] == row["sent"], row
     assert row["lost"] == 0 and row["duplicated"] == 0, row
