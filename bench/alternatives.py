@@ -28,6 +28,7 @@ from bench import common  # noqa: E402
 from bench.storm import ID, WARMUP, _read  # noqa: E402
 from tools import venvs  # noqa: E402
 from tools.gunicorn_run import Gunicorn  # noqa: E402
+from uvicorn_usr1_patch.releases import version_key  # noqa: E402
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "loadclient.py")
 
@@ -70,7 +71,7 @@ LOGROTATE_CONF = """{path} {{
 
 def handler_rows(records, rounds):
     rows = []
-    for minor, python in sorted(venvs.pythons().items(), key=lambda kv: venvs._version_key(kv[0])):
+    for minor, python in sorted(venvs.pythons().items(), key=lambda kv: version_key(kv[0])):
         out = subprocess.run(
             [python, "-c", HANDLERS, str(records), str(rounds)], check=True, stdout=subprocess.PIPE
         ).stdout.decode()
@@ -89,7 +90,7 @@ def handler_rows(records, rounds):
 
 
 def copytruncate_row(duration, interval):
-    venv = venvs.ensure("3.11", common.UV054, with_patch=True)
+    venv = venvs.ensure(common.UV054.python, common.UV054.requirements, with_patch=True)
     workdir = tempfile.mkdtemp(prefix="copytruncate-")
     g = Gunicorn(
         venv, workdir, env=common.OFF, app="asgi3_app:app", extra_args=["--chdir", common.BENCH_APPS]
@@ -179,8 +180,8 @@ def main(argv=None):
         )
     )
     print(
-        "# py3.11 gunicorn 27.0.1 uvicorn 0.54.0, 2 workers, rotation every {:.0f} ms for {:.0f} s".format(
-            args.interval * 1000, args.duration
+        "# py{} {}, 2 workers, rotation every {:.0f} ms for {:.0f} s".format(
+            common.UV054.python, " ".join(common.UV054.requirements), args.interval * 1000, args.duration
         )
     )
     return 0

@@ -11,7 +11,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from tools import venvs  # noqa: E402
+from tools import stacks, venvs  # noqa: E402
+from uvicorn_usr1_patch.releases import version_key  # noqa: E402
 
 BENCH_APPS = os.path.join(REPO, "bench", "apps")
 
@@ -38,7 +39,7 @@ def machine_header(title):
                     break
     except OSError:
         pass
-    pythons = " ".join(sorted(venvs.pythons(), key=venvs._version_key))
+    pythons = " ".join(sorted(venvs.pythons(), key=version_key))
     return "\n".join(
         [
             "# " + title,
@@ -90,25 +91,27 @@ class Setup(object):
         return hand_edited_copy(venv) if self.hand_edit else venv
 
 
-UV013 = ["gunicorn==20.0.4", "uvicorn[standard]==0.13.1", "uvloop==0.14.0"]
-UV018 = ["gunicorn==20.1.0", "uvicorn[standard]==0.18.3"]
-UV054 = ["gunicorn==27.0.1", "uvicorn[standard]==0.54.0"]
-UVW = ["gunicorn==27.0.1", "uvicorn-worker==0.4.0", "uvicorn[standard]"]
-GASGI = ["gunicorn==27.0.1", "uvloop"]
 OFF = {"UVICORN_USR1_PATCH": "0"}
-UW = "uvicorn.workers.UvicornWorker"
 
+
+def _setup(name, stack, with_patch=True, env=None, hand_edit=False):
+    return Setup(name, stack.python, stack.requirements, with_patch, stack.worker, env, hand_edit)
+
+
+# The stacks are tools/stacks.py's: one name, one Python and gunicorn, in the tests too.
+UV013, UV018 = stacks.STACKS["uvicorn-0.13.1"], stacks.STACKS["uvicorn-0.18.3"]
+UV054, UVW = stacks.STACKS["uvicorn-0.54.0"], stacks.STACKS["uvicorn-worker-0.4.0"]
 SETUPS = [
-    Setup("ours-0.13.1", "3.8", UV013, True, UW),
-    Setup("unpatched-0.13.1", "3.8", UV013, True, UW, OFF),
-    Setup("handedit-0.13.1", "3.8", UV013, False, UW, hand_edit=True),
-    Setup("ours-0.18.3", "3.8", UV018, True, UW),
-    Setup("unpatched-0.18.3", "3.8", UV018, True, UW, OFF),
-    Setup("ours-0.54.0", "3.11", UV054, True, UW),
-    Setup("sync-0.54.0", "3.11", UV054, True, UW, OFF),
-    Setup("ours-uvicorn-worker", "3.11", UVW, True, "uvicorn_worker.UvicornWorker"),
-    Setup("sync-uvicorn-worker", "3.11", UVW, True, "uvicorn_worker.UvicornWorker", OFF),
-    Setup("gunicorn-asgi", "3.11", GASGI, False, "asgi"),
+    _setup("ours-0.13.1", UV013),
+    _setup("unpatched-0.13.1", UV013, env=OFF),
+    _setup("handedit-0.13.1", UV013, with_patch=False, hand_edit=True),
+    _setup("ours-0.18.3", UV018),
+    _setup("unpatched-0.18.3", UV018, env=OFF),
+    _setup("ours-0.54.0", UV054),
+    _setup("sync-0.54.0", UV054, env=OFF),
+    _setup("ours-uvicorn-worker", UVW),
+    _setup("sync-uvicorn-worker", UVW, env=OFF),
+    _setup("gunicorn-asgi", stacks.GUNICORN_ASGI, with_patch=False),
 ]
 
 

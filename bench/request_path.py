@@ -23,7 +23,7 @@ from bench import common  # noqa: E402
 from tools.gunicorn_run import Gunicorn  # noqa: E402
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "loadclient.py")
-RELEASES = {"0.13.1": ("3.8", common.UV013), "0.54.0": ("3.11", common.UV054)}
+RELEASES = {"0.13.1": common.UV013, "0.54.0": common.UV054}
 
 
 def requests_per_second(port, seconds, workdir):
@@ -74,7 +74,7 @@ def main(argv=None):
     print(common.machine_header("request path: patched vs unpatched worker, no signals"), flush=True)
     rows = []
     for release in [r for r in args.releases.split(",") if r]:
-        python, requirements = RELEASES[release]
+        python, requirements = RELEASES[release].python, RELEASES[release].requirements
         venv = common.venvs.ensure(python, requirements, with_patch=True)
         rps = compare(venv, args.rounds, args.seconds)
         ratios = [a / b for a, b in zip(rps["patched"], rps["unpatched"])]

@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common  # noqa: E402
 from tools import venvs  # noqa: E402
+from uvicorn_usr1_patch.releases import version_key  # noqa: E402
 
 REQUIREMENTS = ["fastapi", "wrapt"]
 WRAPT_PTH = "bench_import_wrapt.pth"
@@ -120,7 +121,7 @@ def main(argv=None):
         common.machine_header("start-up cost of the .pth (ours) vs none vs a .pth importing wrapt"),
         flush=True,
     )
-    minors = [m for m in args.pythons.split(",") if m] or sorted(venvs.pythons(), key=venvs._version_key)
+    minors = [m for m in args.pythons.split(",") if m] or sorted(venvs.pythons(), key=version_key)
     rows, extras = [], []
     for minor in minors:
         try:
@@ -166,7 +167,7 @@ def main(argv=None):
         )
         spec = subprocess.run([ours.python, "-c", FIND_SPEC], env=ENV, check=True, stdout=subprocess.PIPE)
         ns_ours, ns_empty = (float(v) for v in spec.stdout.split())
-        it = "{:.0f}".format(importtime_us(ours)) if venvs._version_key(minor) >= (3, 7) else "n/a (3.6)"
+        it = "{:.0f}".format(importtime_us(ours)) if version_key(minor) >= (3, 7) else "n/a (3.6)"
         extras.append(
             [
                 minor,

@@ -1,7 +1,7 @@
 import os
 import sys
 
-# tests import the shared harness as `tools.*` and the stack table as `stacks`
+# tests import the shared harness as `tools.*` (tests/stacks.py re-exports tools/stacks.py)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 for path in (REPO, os.path.dirname(os.path.abspath(__file__))):
     if path not in sys.path:

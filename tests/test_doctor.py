@@ -6,16 +6,20 @@ import os
 import subprocess
 
 import pytest
-from stacks import STACKS, venv
 
-UNPATCHED = {"master": "ignored", "default": "kills", "sync": "sync"}
+from tools import venvs
+from tools.stacks import STACKS, venv
+from uvicorn_usr1_patch.releases import DEFERRED
+
+FAKES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakes")
 
 
-def doctor(name, *args, env=None, python_args=()):
+def doctor(name, *args, env=None, python_args=(), python=None):
     full_env = dict(os.environ)
     full_env.pop("PYTHONPATH", None)
     full_env.update(env or {})
-    cmd = [venv(name).python] + list(python_args) + ["-m", "uvicorn_usr1_patch"] + list(args)
+    python = python or venv(name).python
+    cmd = [python] + list(python_args) + ["-m", "uvicorn_usr1_patch"] + list(args)
     out = subprocess.run(
         cmd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60
     )
@@ -29,8 +33,8 @@ def test_doctor_ok_when_the_hook_is_active(name):
     assert code == 0, out + err
     assert report["ok"] and report["hook_active"]
     worker = report["workers"][-1]
-    assert worker["unpatched"] == UNPATCHED[STACKS[name][3]]
-    assert worker["in_gunicorn_workers"] == "loop-safe"
+    assert worker["unpatched"] == STACKS[name].family
+    assert worker["in_gunicorn_workers"] == DEFERRED
 
 
 @pytest.mark.parametrize("name", sorted(STACKS))
@@ -53,3 +57,38 @@ def test_doctor_says_what_to_do_when_the_pth_is_skipped():
 def test_bad_arguments_exit_2():
     code, _, err = doctor("uvicorn-0.13.1", "--bogus")
     assert code == 2 and "usage" in err
+
+
+# -- a missing or broken piece: the right advice, and always a report ---------------------------
+def test_uvicorn_without_gunicorn_says_install_gunicorn():
+    stack = STACKS["uvicorn-0.18.3"]
+    no_gunicorn = [r for r in stack.requirements if not r.startswith("gunicorn")]
+    python = venvs.ensure(stack.python, no_gunicorn).python
+    code, out, err = doctor(None, python=python)
+    assert code == 1, out + err
+    assert "gunicorn            not installed" in out
+    assert "next                pip install gunicorn into this environment" in out
+    assert "install uvicorn" not in out
+
+
+@pytest.mark.parametrize(
+    "fake, error",
+    [
+        ("broken_gunicorn", "RuntimeError: gunicorn is broken on purpose"),
+        ("exiting_gunicorn", "sys.exit(3) called during the import"),
+    ],
+)
+def test_a_failing_gunicorn_import_is_reported(fake, error):
+    # the venv's gunicorn is shadowed by tests/fakes/FAKE/gunicorn, first on PYTHONPATH
+    code, out, err = doctor("uvicorn-0.18.3", env={"PYTHONPATH": os.path.join(FAKES, fake)})
+    assert code == 1, out + err
+    assert "uvicorn.workers     import failed: " + error in out
+    assert "next                fix the import of uvicorn.workers" in out and error in out
+    assert "install uvicorn" not in out
+    code, out, err = doctor("uvicorn-0.18.3", "--json", env={"PYTHONPATH": os.path.join(FAKES, fake)})
+    report = json.loads(out)
+    assert (code, report["ok"], report["workers"]) == (
+        1,
+        False,
+        [{"class": "uvicorn.workers", "error": error}],
+    )

@@ -8,9 +8,9 @@ UVICORN_USR1_PATCH=0, which must show that release's own failure.
 import os
 
 import pytest
-from stacks import STACKS, venv
 
 from tools.gunicorn_run import Gunicorn, count_lines
+from tools.stacks import STACKS, venv
 
 pytestmark = pytest.mark.e2e
 REOPEN_DEADLINE = 10  # seconds for every worker to hold the new file
@@ -37,7 +37,7 @@ def _after_start(error_log):
 
 @pytest.mark.parametrize("name", sorted(STACKS))
 def test_patched_rotation_moves_new_lines_to_new_file(name, tmp_path):
-    with Gunicorn(venv(name), str(tmp_path), worker_class=STACKS[name][2]) as server:
+    with Gunicorn(venv(name), str(tmp_path), worker_class=STACKS[name].worker) as server:
         before, after = server.rotation_round(REOPEN_DEADLINE)
         assert_reopened(server, before, after)
 

@@ -1,10 +1,11 @@
-"""The compatibility matrix as tests: one test per cell (tools/matrix.py CELLS).
+"""The compatibility matrix as tests: one test per cell (tools/matrix/cells.py CELLS).
 
 Each cell runs the report's logrotate scenario and the killall-style one, patched and as a
 control with UVICORN_USR1_PATCH=0 (key cells also the 50-rotation storm and copytruncate). A
-cell fails when a patched run does not pass, or when the control of an affected release
-(0.4-0.18.3) does not show that release's own failure. A cell that cannot install is skipped
-with uv's reason. With MATRIX_RESULTS=DIR each cell's raw result is saved there, and
+cell fails when a patched run does not pass, when the control of an affected release
+(0.4-0.18.3) does not show that release's own failure, or when it cannot install (uv's reason,
+or a missing pyenv Python): combinations that cannot exist are no cells (matrix.IMPOSSIBLE).
+With MATRIX_RESULTS=DIR each cell's raw result is saved there, and
 `python -m tools.matrix --from-results DIR --write COMPATIBILITY.md` turns them into the table.
 """
 
@@ -14,6 +15,7 @@ import os
 import pytest
 
 from tools import logrotate_run, matrix
+from uvicorn_usr1_patch.releases import PASS
 
 
 def test_report_config_is_the_reports(tmp_path):
@@ -54,7 +56,7 @@ def test_judge_rejects_a_release_that_kept_writing_to_the_rotated_file():
     }
     ok, problems = matrix.judge_rotate(result)
     assert not ok and any("post-rotation" in p for p in problems)
-    cell = {"family": "ignored"}
+    cell = {"family": PASS}
     assert matrix.control_shows_bug(cell, result)[0]
 
 
@@ -67,6 +69,5 @@ def test_cell(cell, tmp_path):
         os.makedirs(results_dir, exist_ok=True)
         with open(os.path.join(results_dir, cell["name"] + ".json"), "w") as f:
             json.dump(out, f, indent=1)
-    if "skipped" in out:
-        pytest.skip("cannot install: " + out["skipped"])
+    assert "not_installed" not in out, "cannot install: " + out.get("not_installed", "")
     assert out["verdict"]["ok"], "\n".join(out["verdict"]["problems"])

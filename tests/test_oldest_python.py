@@ -15,9 +15,7 @@ COMPILE_ALL = "import sys\nfor path in sys.argv[1:]:\n    compile(open(path).rea
 
 @pytest.mark.parametrize("minor", ["3.6", "3.7"])
 def test_package_compiles_on_old_pythons(minor):
-    python = venvs.python(minor)
-    if python is None:
-        pytest.skip("no Python {} on this machine".format(minor))
+    python = venvs.require_python(minor)
     sources = sorted(glob.glob(os.path.join(PACKAGE, "*.py")))
     assert len(sources) >= 5
     out = subprocess.run(

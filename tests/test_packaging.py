@@ -232,9 +232,7 @@ def test_sdist_has_pth_and_diffs(dists, diffs):
 
 
 def _make_venv(python_minor, where):
-    interpreter = venvs.python(python_minor)
-    if interpreter is None:
-        pytest.skip("no Python {} on this machine".format(python_minor))
+    interpreter = venvs.require_python(python_minor)
     path = os.path.join(where, "venv")
     _run([venvs.uv(), "venv", "-q", "-p", interpreter, path], cwd=where)
     venv = venvs.Venv(path)

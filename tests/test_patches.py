@@ -1,9 +1,9 @@
 """The versioned diffs in patches/: complete, exact, reversible, refused twice, compiling, working.
 
 The releases and their files come from PyPI through tools/make_patches.py (cached after the
-first run). The behaviour tests run one release per workers.py family in a venv WITHOUT this
-package: the diff is applied to site-packages, and a pristine venv of the same stack is the
-control that must show the bug.
+first run). The behaviour tests run one release per distinct workers.py (tools/stacks.py
+DIFF_STACKS) in a venv WITHOUT this package: the diff is applied to site-packages, and a
+pristine venv of the same stack is the control that must show the bug.
 """
 
 import glob
@@ -19,6 +19,8 @@ import pytest
 
 from tools import make_patches, venvs
 from tools.gunicorn_run import Gunicorn, count_lines
+from tools.stacks import DIFF_STACKS, PYTHONS, STACKS, uvicorn_release
+from uvicorn_usr1_patch.releases import PASS, RESET, version_key
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DIFFS = sorted(glob.glob(os.path.join(make_patches.PATCHES, "uvicorn-*.diff")))
@@ -43,12 +45,12 @@ def test_one_diff_per_affected_release_on_pypi(releases):
     assert "0.4.0" in affected and "0.18.3" in affected and "0.13.1" in affected
     assert not releases["0.3.32"].affected  # installs USR1 through the event loop
     assert not releases["0.19.0"].affected  # installs handle_usr1 itself
-    assert len({r.family for r in releases.values() if r.affected}) == len(make_patches.FAMILIES)
+    assert len({r.workers_file for r in releases.values() if r.affected}) == len(make_patches.WORKERS_FILES)
 
 
 def test_an_unknown_workers_file_stops_the_tool(releases, monkeypatch):
     python = venvs.ensure(*make_patches.DOWNLOADER, with_patch=False).python
-    monkeypatch.setattr(make_patches, "FAMILIES", {})
+    monkeypatch.setattr(make_patches, "WORKERS_FILES", {})
     with pytest.raises(make_patches.UnknownWorkersFile, match="0.13.1: workers.py sha256"):
         make_patches.examine("0.13.1", python)
 
@@ -143,11 +145,10 @@ def test_diff_applies_exactly_reverses_and_is_refused_twice(diff, releases, tmp_
 
 def compiles_on(release, minor):
     """The Pythons a release declares, and the newer ones people run it on anyway."""
-    key = make_patches.version_key
-    return minor in release.pythons or key(minor) > max(key(p) for p in release.pythons)
+    return minor in release.pythons or version_key(minor) > max(version_key(p) for p in release.pythons)
 
 
-@pytest.mark.parametrize("minor", sorted(venvs.pythons(), key=make_patches.version_key))
+@pytest.mark.parametrize("minor", PYTHONS)
 def test_patched_files_compile_on_the_pythons_each_release_supports(minor, releases, tmp_path):
     chosen = [r for r in releases.values() if r.affected and compiles_on(r, minor)]
     assert chosen
@@ -160,12 +161,12 @@ def test_patched_files_compile_on_the_pythons_each_release_supports(minor, relea
     code = (
         "import sys\nfor p in sys.argv[1:]:\n    compile(open(p).read(), p, 'exec')\nprint(len(sys.argv) - 1)"
     )
-    out = subprocess.check_output([venvs.python(minor), "-c", code] + paths, universal_newlines=True)
+    out = subprocess.check_output([venvs.require_python(minor), "-c", code] + paths, universal_newlines=True)
     assert out.strip() == str(len(chosen))
 
 
 def test_every_diff_is_compiled_by_some_python(releases):
-    available = set(venvs.pythons())
+    available = set(PYTHONS)
     for release in releases.values():
         if release.affected:
             assert available & set(release.pythons), release.version
@@ -178,15 +179,11 @@ def test_wheel_ships_every_diff():
     assert shipped == ["uvicorn_usr1_patch/patches/" + os.path.basename(d) for d in DIFFS]
 
 
-DIFF_CLI_STACKS = {
-    "0.13.1": ("3.8", ["gunicorn==20.0.4", "uvicorn[standard]==0.13.1", "uvloop==0.14.0"]),
-    "0.54.0": ("3.12", ["gunicorn==23.0.0", "uvicorn[standard]==0.54.0"]),
-}
-
-
-@pytest.mark.parametrize("version", sorted(DIFF_CLI_STACKS))
-def test_diff_subcommand_prints_the_installed_release_diff(version):
-    venv = venvs.ensure(*DIFF_CLI_STACKS[version])
+@pytest.mark.parametrize("name", ["uvicorn-0.13.1", "uvicorn-0.54.0"])
+def test_diff_subcommand_prints_the_installed_release_diff(name):
+    stack = STACKS[name]
+    version = uvicorn_release(stack)
+    venv = venvs.ensure(stack.python, stack.requirements)
     proc = subprocess.run(
         [venv.python, "-m", "uvicorn_usr1_patch", "diff"],
         stdout=subprocess.PIPE,
@@ -213,75 +210,36 @@ def test_diff_subcommand_refuses_an_unknown_release(monkeypatch, capsys):
     assert out == "" and err == "no diff for uvicorn 0.4.99: this release is unknown to uvicorn-usr1-patch\n"
 
 
-# -- behaviour, one release per family -------------------------------------------------------------
-OLD_37 = ["gunicorn==20.0.4", "click==7.1.2", "h11==0.8.1", "httptools==0.0.13"]
-OLD_37_UVLOOP_14 = OLD_37[:2] + ["h11==0.9.0", "httptools==0.0.13", "websockets==8.1", "uvloop==0.14.0"]
-OLD_38 = [
-    "gunicorn==20.0.4",
-    "click==7.1.2",
-    "h11==0.9.0",
-    "websockets==8.1",
-    "httptools==0.1.1",
-    "uvloop==0.14.0",
-]
-# family -> (release, python, requirements). 0.4.1 for 0.4.0-0.4.2: 0.4.0's sdist lacks
-# uvicorn/lifespan/, so its workers cannot boot at all. Old releases need the Python and the pinned
-# uvloop/httptools/websockets of their time (uvloop >= 0.15 breaks their get_event_loop()).
-FAMILY_STACKS = {
-    "0.4.0-0.4.2": ("0.4.1", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
-    "0.4.3": ("0.4.3", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
-    "0.4.4-0.4.5": ("0.4.4", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
-    "0.4.6": ("0.4.6", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
-    "0.5.0-0.9.0": ("0.7.0", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
-    "0.6.1": ("0.6.1", "3.7", OLD_37 + ["websockets==7.0", "uvloop==0.12.2"]),
-    "0.9.1": ("0.9.1", "3.7", OLD_37 + ["websockets==8.1", "uvloop==0.12.2"]),
-    "0.10.0-0.11.1": ("0.10.0", "3.7", OLD_37 + ["websockets==8.1", "uvloop==0.14.0rc2"]),
-    "0.10.9": ("0.10.9", "3.7", OLD_37_UVLOOP_14),
-    "0.11.2-0.11.3": ("0.11.2", "3.7", OLD_37_UVLOOP_14),
-    "0.11.4": ("0.11.4", "3.8", OLD_38),
-    "0.11.5-0.12.1": ("0.11.5", "3.8", OLD_38),
-    "0.12.2-0.13.2": ("0.13.1", "3.8", ["gunicorn==20.0.4", "uvicorn[standard]==0.13.1", "uvloop==0.14.0"]),
-    "0.13.3-0.13.4": ("0.13.3", "3.8", ["gunicorn==20.0.4", "uvicorn[standard]==0.13.3", "uvloop==0.14.0"]),
-    "0.14.0": ("0.14.0", "3.8", ["gunicorn==20.1.0", "uvicorn[standard]==0.14.0", "uvloop==0.14.0"]),
-    "0.15.0-0.16.0": ("0.15.0", "3.9", ["gunicorn==20.1.0", "uvicorn[standard]==0.15.0", "uvloop==0.16.0"]),
-    "0.17.0.post1-0.18.3": (
-        "0.18.3",
-        "3.10",
-        ["gunicorn==20.1.0", "uvicorn[standard]==0.18.3", "uvloop==0.17.0"],
-    ),
-}
-FAMILY_NAMES = sorted(FAMILY_STACKS, key=make_patches.version_key)
+# -- behaviour, one release per workers.py --------------------------------------------------------
+FILE_NAMES = list(DIFF_STACKS)
 
 
-def test_every_family_has_a_stack():
-    assert sorted(FAMILY_STACKS) == sorted(f.name for f in make_patches.FAMILIES.values())
+def test_every_workers_file_has_a_stack():
+    assert sorted(DIFF_STACKS) == sorted(f.name for f in make_patches.WORKERS_FILES.values())
 
 
-def requirements(family):
-    version, _, reqs = FAMILY_STACKS[family]
-    if any(r.startswith("uvicorn") for r in reqs):
-        return reqs
-    return reqs + ["uvicorn=={}".format(version)]
+def requirements(name):
+    return DIFF_STACKS[name].requirements
 
 
-def pristine_venv(family):
-    return venvs.ensure(FAMILY_STACKS[family][1], requirements(family), with_patch=False)
+def pristine_venv(name):
+    return venvs.ensure(DIFF_STACKS[name].python, requirements(name), with_patch=False)
 
 
-def diffed_venv(family):
+def diffed_venv(name):
     """A venv of the same stack (never the package) whose uvicorn has the diff applied.
 
     Its own directory, so the pristine control venv stays pristine; built once per diff.
     """
-    version, minor, _ = FAMILY_STACKS[family]
+    version, minor = uvicorn_release(DIFF_STACKS[name]), DIFF_STACKS[name].python
     diff = os.path.join(make_patches.PATCHES, "uvicorn-{}.diff".format(version))
-    interpreter = venvs.python(minor)
-    key = hashlib.sha256(json.dumps([interpreter, sorted(requirements(family)), sha256_of(diff)]).encode())
+    interpreter = venvs.require_python(minor)
+    key = hashlib.sha256(json.dumps([interpreter, sorted(requirements(name)), sha256_of(diff)]).encode())
     venv = venvs.Venv(
         os.path.join(venvs.VENVS, "diffed-uvicorn{}-py{}-{}".format(version, minor, key.hexdigest()[:12]))
     )
     with venvs._locked(venv.path):
-        venvs._populate(venv, interpreter, requirements(family), with_patch=False)
+        venvs._populate(venv, interpreter, requirements(name), with_patch=False)
         marker = os.path.join(venv.path, ".diff-applied")
         if not os.path.exists(marker):
             # where the README says to run patch: the directory holding uvicorn/
@@ -296,8 +254,8 @@ def workers_sha(venv):
     return sha256_of(os.path.join(venv.site_packages(), "uvicorn", "workers.py"))
 
 
-def family_release(releases, family):
-    return releases[FAMILY_STACKS[family][0]]
+def release_of(releases, name):
+    return releases[uvicorn_release(DIFF_STACKS[name])]
 
 
 def run_in(venv, *args):
@@ -314,11 +272,12 @@ def probe(venv):
     return json.loads(out.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_diffed_worker_defers_and_coalesces_usr1(family, releases):
-    release = family_release(releases, family)
-    assert release.family.name == family
-    pristine, diffed = pristine_venv(family), diffed_venv(family)
+@pytest.mark.parametrize("name", FILE_NAMES)
+def test_diffed_worker_defers_and_coalesces_usr1(name, releases):
+    release = release_of(releases, name)
+    assert release.workers_file.name == name
+    assert release.workers_file.family == DIFF_STACKS[name].family
+    pristine, diffed = pristine_venv(name), diffed_venv(name)
     assert workers_sha(pristine) == release.sha256
     assert workers_sha(diffed) == hashlib.sha256(make_patches.patched_source(release).encode()).hexdigest()
     for venv in (pristine, diffed):
@@ -328,7 +287,7 @@ def test_diffed_worker_defers_and_coalesces_usr1(family, releases):
 
     control = probe(pristine)
     # the release's own behaviour: master's handler kept (0.4-0.13.2) or default = death (0.13.3+)
-    assert control["usr1"] == {"pass": "master", "reset": "default"}[release.family.body], control
+    assert control["usr1"] == release.workers_file.family, control
 
     report = probe(diffed)
     assert report["usr1"] == "deferred", report
@@ -343,28 +302,29 @@ def test_diffed_worker_defers_and_coalesces_usr1(family, releases):
 def request_logs(server, release):
     """The logs the release writes a line per request to: the app's, and access.log from 0.10.0
     (before, uvicorn logged requests through gunicorn's error log)."""
-    if make_patches.version_key(release.version) < (0, 10, 0):
+    if version_key(release.version) < (0, 10, 0):
         return [server.app_log]
     return [server.app_log, server.access_log]
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_diffed_release_reopens_on_rotation_where_pristine_fails(family, releases, tmp_path):
-    release = family_release(releases, family)
-    body = release.family.body
+@pytest.mark.parametrize("name", FILE_NAMES)
+def test_diffed_release_reopens_on_rotation_where_pristine_fails(name, releases, tmp_path):
+    release = release_of(releases, name)
+    family = release.workers_file.family
 
-    with Gunicorn(pristine_venv(family), str(tmp_path / "pristine")) as server:
+    with Gunicorn(pristine_venv(name), str(tmp_path / "pristine")) as server:
         before, after = server.rotation_round(REOPEN_DEADLINE)
-        if body == "pass":  # USR1 ignored: every new line goes on into the rotated file
+        if family == PASS:  # USR1 ignored: every new line goes on into the rotated file
             for log in request_logs(server, release):
                 assert count_lines(log, "tag=after") == 0, log
                 assert count_lines(log + ".1", "tag=after") == 10, log
             assert after == before
         else:  # USR1 kills the workers: gunicorn boots new ones
+            assert family == RESET
             assert not set(before) & set(after), "the workers survived USR1"
 
-    with Gunicorn(diffed_venv(family), str(tmp_path / "diffed")) as server:
+    with Gunicorn(diffed_venv(name), str(tmp_path / "diffed")) as server:
         before, after = server.rotation_round(REOPEN_DEADLINE)
         logs = request_logs(server, release)
         for log in logs:

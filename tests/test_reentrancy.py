@@ -11,7 +11,8 @@ import os
 import subprocess
 
 import pytest
-from stacks import venv
+
+from tools.stacks import venv
 
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probes", "reentrancy_probe.py")
 CASES = [("uvicorn-0.54.0", "asyncio"), ("uvicorn-0.13.1", "uvloop")]

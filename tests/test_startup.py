@@ -23,74 +23,21 @@ OURS = {"uvicorn_usr1_patch_hook"}
 OLDEST, NEWEST = "3.6", "3.13"
 FINDER = "uvicorn_usr1_patch_hook.UvicornWorkerFinder"
 
-# A gunicorn-like base worker and a UvicornWorker as uvicorn 0.4-0.13 had it (init_signals does
-# nothing), counting calls so a test sees the original ran exactly once under the patch.
-FAKE_BASE = """
-import signal
+HERE = os.path.dirname(os.path.abspath(__file__))
+# Stand-ins put first on PYTHONPATH (real files under tests/fakes/): a gunicorn-like base worker,
+# a uvicorn whose UvicornWorker is as in 0.4-0.13 (init_signals does nothing, calls counted), and a
+# user subclass (myworkers.py); a uvicorn.workers without UvicornWorker; a wrapt that will not import.
+FAKES = os.path.join(HERE, "fakes")
+STARTUP_FAKES = os.path.join(FAKES, "startup")
+UVICORN_WITHOUT_WORKER = os.path.join(FAKES, "uvicorn_without_worker")
+BROKEN_WRAPT = os.path.join(FAKES, "broken_wrapt")
+with open(os.path.join(HERE, "probes", "startup_prelude.py")) as _f:
+    PROBE = _f.read()
 
 
-class Worker(object):
-    reopened = 0
-
-    def init_signals(self):
-        signal.signal(signal.SIGUSR1, self.handle_usr1)
-
-    def handle_usr1(self, sig, frame):
-        self.reopened += 1
-"""
-FAKE_WORKERS = """
-from fake_gunicorn_base import Worker
-
-
-class UvicornWorker(Worker):
-    calls = 0
-
-    def init_signals(self):
-        UvicornWorker.calls += 1
-"""
-FAKE_WORKERS_WITHOUT_CLASS = """
-class SomeOtherWorker(object):
-    pass
-"""
-USER_SUBCLASS = """
-from uvicorn.workers import UvicornWorker
-
-
-class MyWorker(UvicornWorker):
-    pass
-"""
-BROKEN_WRAPT = "raise RuntimeError('wrapt is broken on purpose')\n"
-
-# Prints what the test looks at, as JSON on the last line of stdout.
-PROBE = """
-import json, signal, sys
-
-
-def ours():
-    return [type(f).__module__ + "." + type(f).__name__ for f in sys.meta_path
-            if getattr(f, "uvicorn_usr1_patch", False)]
-
-
-def layers(cls):
-    function, depth = vars(cls)["init_signals"], 0
-    while hasattr(function, "__wrapped__"):
-        function, depth = function.__wrapped__, depth + 1
-    return depth
-
-
-def report(**extra):
-    extra.setdefault("finders", ours())
-    ours_loaded = [m for m in sys.modules if m.startswith("uvicorn_usr1_patch")]
-    extra.setdefault("loaded", sorted(ours_loaded))
-    print(json.dumps(extra))
-
-
-def run_worker(cls):
-    worker = cls()
-    worker.init_signals()
-    handler = signal.getsignal(signal.SIGUSR1)
-    return "SIG_DFL" if handler == signal.SIG_DFL else type(handler).__name__
-"""
+def _fake_source(name):
+    with open(os.path.join(STARTUP_FAKES, name)) as f:
+        return f.read()
 
 
 def _clean_env(**extra):
@@ -135,13 +82,11 @@ class Env(object):
 
 @pytest.fixture
 def make_env(tmp_path):
-    """make_env('3.6', package=True, pth=True, wrapt=True) -> Env (skips if no such Python)."""
+    """make_env('3.6', package=True, pth=True, wrapt=True) -> Env (fails if no such Python)."""
     made = []
 
     def make(python_minor, package=True, pth=True, wrapt=True):
-        interpreter = venvs.python(python_minor)
-        if interpreter is None:
-            pytest.skip("no Python {} on this machine".format(python_minor))
+        interpreter = venvs.require_python(python_minor)
         path = str(tmp_path / "venv{}".format(len(made)))
         subprocess.run([venvs.uv(), "venv", "-q", "-p", interpreter, path], check=True, capture_output=True)
         env = Env(path, python_minor)
@@ -162,27 +107,6 @@ def make_env(tmp_path):
             shutil.copy(os.path.join(REPO, PTH), env.site_packages)
         made.append(env)
         return env
-
-    return make
-
-
-@pytest.fixture
-def fakes(tmp_path):
-    """fakes(workers=FAKE_WORKERS, wrapt=None, extra={}) -> a directory for PYTHONPATH."""
-
-    def make(workers=FAKE_WORKERS, wrapt=None, extra=None):
-        root = tmp_path / "fakes{}".format(len(list(tmp_path.glob("fakes*"))))
-        files = {"fake_gunicorn_base.py": FAKE_BASE}
-        if workers is not None:
-            files["uvicorn/__init__.py"] = ""
-            files["uvicorn/workers.py"] = workers
-        if wrapt is not None:
-            files["wrapt/__init__.py"] = wrapt
-        files.update(extra or {})
-        for name, text in files.items():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            (root / name).write_text(text)
-        return str(root)
 
     return make
 
@@ -246,7 +170,7 @@ def test_pth_adds_only_our_two_modules_at_start(python_minor, make_env, capsys):
 
 @pytest.mark.parametrize("value", ["0", "off", "false", " OFF ", "False"])
 @pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
-def test_opt_out_loads_nothing_of_ours(python_minor, value, make_env, fakes):
+def test_opt_out_loads_nothing_of_ours(python_minor, value, make_env):
     env = make_env(python_minor)
     seen, proc = env.report(
         """
@@ -257,7 +181,7 @@ def test_opt_out_loads_nothing_of_ours(python_minor, value, make_env, fakes):
         report(at_start=at_start, after_import=after_import, install=uvicorn_usr1_patch.install())
         """,
         env={"UVICORN_USR1_PATCH": value},
-        pythonpath=[fakes()],
+        pythonpath=[STARTUP_FAKES],
     )
     assert seen["at_start"] == [[], []]
     assert seen["after_import"] == []
@@ -277,7 +201,7 @@ def test_orphaned_pth_is_silent(python_minor, flags, make_env):
 
 
 @pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
-def test_double_processing_in_a_venv_installs_one_finder_and_patches_once(python_minor, make_env, fakes):
+def test_double_processing_in_a_venv_installs_one_finder_and_patches_once(python_minor, make_env):
     env = make_env(python_minor)
     # A second .pth, sorted after ours, counts how often site ran the .pth files of this venv.
     with open(os.path.join(env.site_packages, "zz_count_runs.pth"), "w") as f:
@@ -293,7 +217,7 @@ def test_double_processing_in_a_venv_installs_one_finder_and_patches_once(python
         report(runs=sys._pth_runs, patched=worker_patch.is_patched(cls), layers=layers(cls),
                handler=handler, calls=cls.calls)
         """,
-        pythonpath=[fakes()],
+        pythonpath=[STARTUP_FAKES],
     )
     assert seen["runs"] == 2  # bpo-31542: the double processing really happens here
     assert seen["finders"] == [FINDER]
@@ -302,7 +226,7 @@ def test_double_processing_in_a_venv_installs_one_finder_and_patches_once(python
 
 
 @pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
-def test_addsitedir_twice_installs_one_finder(python_minor, make_env, fakes):
+def test_addsitedir_twice_installs_one_finder(python_minor, make_env):
     env = make_env(python_minor, pth=False)
     site_dir = os.path.join(env.path, "site_dir")
     os.makedirs(site_dir)
@@ -319,7 +243,7 @@ def test_addsitedir_twice_installs_one_finder(python_minor, make_env, fakes):
                patched=worker_patch.is_patched(uvicorn.workers.UvicornWorker))
         """,
         site_dir,
-        pythonpath=[fakes()],
+        pythonpath=[STARTUP_FAKES],
     )
     assert seen["before"] == []
     assert seen["finders"] == [FINDER]
@@ -329,7 +253,7 @@ def test_addsitedir_twice_installs_one_finder(python_minor, make_env, fakes):
 
 @pytest.mark.parametrize("how", ["pth", "install"])
 @pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
-def test_target_imported_before_the_hook_is_patched_at_once(python_minor, how, make_env, fakes):
+def test_target_imported_before_the_hook_is_patched_at_once(python_minor, how, make_env):
     # -S: no .pth at start, so uvicorn.workers is imported first; then the .pth (through
     # site.addsitedir) or install() puts the hook in and must patch the loaded class at once.
     env = make_env(python_minor, pth=False)
@@ -354,7 +278,7 @@ def test_target_imported_before_the_hook_is_patched_at_once(python_minor, how, m
         """,
         how,
         site_dir,
-        fakes(),
+        STARTUP_FAKES,
         env.site_packages,
         flags=["-S"],
     )
@@ -375,7 +299,7 @@ def _one_warning(stderr, *needles):
 
 @pytest.mark.parametrize("flags", [[], ["-W", "always"]], ids=["default-filters", "W-always"])
 @pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
-def test_broken_wrapt_gives_one_warning_and_a_working_program(python_minor, flags, make_env, fakes):
+def test_broken_wrapt_gives_one_warning_and_a_working_program(python_minor, flags, make_env):
     env = make_env(python_minor)
     seen, proc = env.report(
         """
@@ -386,7 +310,7 @@ def test_broken_wrapt_gives_one_warning_and_a_working_program(python_minor, flag
         cls = uvicorn.workers.UvicornWorker
         report(patched=worker_patch.is_patched(cls), handler=run_worker(cls), calls=cls.calls)
         """,
-        pythonpath=[fakes(wrapt=BROKEN_WRAPT)],
+        pythonpath=[BROKEN_WRAPT, STARTUP_FAKES],
         flags=flags,
     )
     _one_warning(proc.stderr, "skipped patching UvicornWorker", "wrapt", "broken on purpose")
@@ -396,7 +320,7 @@ def test_broken_wrapt_gives_one_warning_and_a_working_program(python_minor, flag
 
 @pytest.mark.parametrize("flags", [[], ["-W", "always"]], ids=["default-filters", "W-always"])
 @pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
-def test_workers_module_without_uvicornworker_gives_one_warning(python_minor, flags, make_env, fakes):
+def test_workers_module_without_uvicornworker_gives_one_warning(python_minor, flags, make_env):
     env = make_env(python_minor)
     seen, proc = env.report(
         """
@@ -405,7 +329,7 @@ def test_workers_module_without_uvicornworker_gives_one_warning(python_minor, fl
         uvicorn_usr1_patch.install()
         report(names=sorted(n for n in vars(uvicorn.workers) if not n.startswith("_")))
         """,
-        pythonpath=[fakes(workers=FAKE_WORKERS_WITHOUT_CLASS)],
+        pythonpath=[UVICORN_WITHOUT_WORKER],
         flags=flags,
     )
     _one_warning(proc.stderr, "skipped uvicorn.workers", "no UvicornWorker")
@@ -424,7 +348,7 @@ IMPORT_STYLES = {
 
 @pytest.mark.parametrize("style", sorted(IMPORT_STYLES))
 @pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
-def test_uvicornworker_is_patched_however_it_is_imported(python_minor, style, make_env, fakes):
+def test_uvicornworker_is_patched_however_it_is_imported(python_minor, style, make_env):
     env = make_env(python_minor)
     seen, proc = env.report(
         IMPORT_STYLES[style]
@@ -434,14 +358,14 @@ from uvicorn_usr1_patch import worker_patch
 base = uvicorn.workers.UvicornWorker
 report(patched=worker_patch.is_patched(base), handler=run_worker(cls), calls=base.calls, name=cls.__name__)
 """,
-        pythonpath=[fakes(extra={"myworkers.py": USER_SUBCLASS})],
+        pythonpath=[STARTUP_FAKES],
     )
     assert seen == dict(seen, patched=True, handler="DeferredReopen", calls=1)
     assert proc.stderr == ""
 
 
 @pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
-def test_python_dash_m_start(python_minor, make_env, fakes):
+def test_python_dash_m_start(python_minor, make_env, tmp_path):
     # `python -m gunicorn ...` style: a -m entry point that loads the worker class by its dotted name.
     env = make_env(python_minor)
     main = PROBE + textwrap.dedent(
@@ -453,8 +377,12 @@ def test_python_dash_m_start(python_minor, make_env, fakes):
         report(patched=worker_patch.is_patched(cls), handler=run_worker(cls), argv=sys.argv[1:])
         """
     )
-    root = fakes(extra={"fakeserver/__init__.py": "", "fakeserver/__main__.py": main})
-    proc = env.run(None, "-m", "fakeserver", "uvicorn.workers.UvicornWorker", pythonpath=[root])
+    server = tmp_path / "server" / "fakeserver"
+    server.mkdir(parents=True)
+    (server / "__init__.py").write_text("")
+    (server / "__main__.py").write_text(main)
+    args = ("-m", "fakeserver", "uvicorn.workers.UvicornWorker")
+    proc = env.run(None, *args, pythonpath=[str(tmp_path / "server"), STARTUP_FAKES])
     assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
     seen = json.loads(proc.stdout.splitlines()[-1])
     assert seen == dict(seen, patched=True, handler="DeferredReopen", argv=["uvicorn.workers.UvicornWorker"])
@@ -493,14 +421,14 @@ report(results=results, errors=errors)
 
 
 @pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
-def test_the_hook_does_not_change_other_imports(python_minor, make_env, fakes, tmp_path):
+def test_the_hook_does_not_change_other_imports(python_minor, make_env, tmp_path):
     # Same program with the hook and without the .pth: the same modules, the same errors.
     outcomes = []
     for pth in (True, False):
         env = make_env(python_minor, pth=pth)
         scratch = tmp_path / "scratch{}".format(int(pth))
         scratch.mkdir()
-        seen, proc = env.report(NORMAL_IMPORTS, str(scratch), pythonpath=[fakes()])
+        seen, proc = env.report(NORMAL_IMPORTS, str(scratch), pythonpath=[STARTUP_FAKES])
         assert proc.stderr == ""
         assert seen["finders"] == ([FINDER] if pth else [])
         outcomes.append((seen["results"], seen["errors"]))
@@ -531,7 +459,8 @@ def test_uvicorn_imported_from_a_zip(python_minor, make_env, tmp_path):
     # zipimport has exec_module only from 3.10 on; the hook's own loader runs the zipimporter's
     # get_code before that, so a zipped uvicorn is patched on import on every Python.
     env = make_env(python_minor)
-    seen, proc = env.report(ZIPPED_UVICORN, str(tmp_path / "uvicorn.zip"), FAKE_BASE, FAKE_WORKERS)
+    base, workers = _fake_source("fake_gunicorn_base.py"), _fake_source(os.path.join("uvicorn", "workers.py"))
+    seen, proc = env.report(ZIPPED_UVICORN, str(tmp_path / "uvicorn.zip"), base, workers)
     assert (seen["on_import"], seen["after_install"], seen["layers"]) == (True, True, 1)
     assert proc.stderr == ""
 

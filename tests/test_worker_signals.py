@@ -11,9 +11,10 @@ import os
 import subprocess
 
 import pytest
-from stacks import STACKS, venv
 
 from tools import venvs
+from tools.stacks import STACKS, venv
+from uvicorn_usr1_patch.releases import DEFERRED, PASS, RESET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -23,7 +24,7 @@ PROBE = os.path.join(HERE, "probes", "signal_probe.py")
 
 def probe(name, *args, env=None, worker=None, python=None):
     python = python or venv(name).python
-    worker = worker or STACKS[name][2]
+    worker = worker or STACKS[name].worker
     full_env = dict(os.environ)
     full_env.pop("PYTHONPATH", None)
     full_env.update(env or {})
@@ -42,15 +43,15 @@ def probe(name, *args, env=None, worker=None, python=None):
 @pytest.mark.parametrize("name", sorted(STACKS))
 def test_control_shows_the_release_behaviour(name):
     report, _ = probe(name, env={"UVICORN_USR1_PATCH": "0"})
-    assert report["usr1"] == STACKS[name][3]
-    if STACKS[name][3] == "master":  # uvicorn <= 0.13.2 keeps every master handler (#894)
+    assert report["usr1"] == STACKS[name].family
+    if STACKS[name].family == PASS:  # uvicorn <= 0.13.2 keeps every master handler (#894)
         assert "SIGCHLD" in report["master_handlers_left"]
 
 
 @pytest.mark.parametrize("name", sorted(STACKS))
 def test_patched_worker_defers_and_coalesces_usr1(name):
     report, stderr = probe(name)
-    assert report["usr1"] == "deferred", report
+    assert report["usr1"] == DEFERRED, report
     assert report["master_handlers_left"] == []
     assert report["sigchld"] == "default"
     assert report["calls_without_loop"] == 0  # never inside the signal handler, even at boot
@@ -90,12 +91,12 @@ def test_patched_worker_keeps_every_gunicorn_signal_working(name):
 def test_control_signal_table(name):
     """The unpatched column of the README's table, per family."""
     report, _ = probe(name, env={"UVICORN_USR1_PATCH": "0"})
-    family = STACKS[name][3]
+    family = STACKS[name].family
     signals = report["signals"]
     assert signals["SIGABRT"] == "default"  # the master's timeout kill dumps core on every release
-    if family == "master":  # 0.4-0.13.2: every master handler inherited
+    if family == PASS:  # 0.4-0.13.2: every master handler inherited
         assert all(signals[s] == "master" for s in ("SIGQUIT", "SIGUSR1", "SIGCHLD", "SIGHUP", "SIGTTIN"))
-    elif family == "default":  # 0.13.3-0.18.3: QUIT and ABRT dump core, USR1 kills
+    elif family == RESET:  # 0.13.3-0.18.3: QUIT and ABRT dump core, USR1 kills
         assert [signals[s] for s in ("SIGQUIT", "SIGABRT", "SIGUSR1")] == ["default"] * 3
         assert signals["SIGTTIN"] == "master"
     else:  # 0.19+ and uvicorn-worker: a synchronous USR1; QUIT through the loop later (0.20+)
@@ -110,12 +111,12 @@ def test_uvloop_is_the_loop_of_the_reported_release():
 
 def test_h11_worker_subclass_is_patched_too():
     report, _ = probe("uvicorn-0.18.3", worker="uvicorn.workers.UvicornH11Worker")
-    assert report["usr1"] == "deferred"
+    assert report["usr1"] == DEFERRED
 
 
 def test_user_subclass_is_patched():
     report, _ = probe("uvicorn-0.13.1", worker="custom_worker.AppWorker", env={"PYTHONPATH": APPS})
-    assert report["usr1"] == "deferred"
+    assert report["usr1"] == DEFERRED
     assert report["loop"] == "asyncio"
 
 
@@ -127,22 +128,22 @@ def test_undo_restores_everything():
 
 def test_install_without_the_pth():
     """uvicorn_usr1_patch.install(), as gunicorn.conf.py or sitecustomize.py call it."""
-    python, requirements, _, _ = STACKS["uvicorn-0.18.3"]
-    bare = venvs.ensure(python, requirements + ["wrapt"], with_patch=False)
+    stack = STACKS["uvicorn-0.18.3"]
+    bare = venvs.ensure(stack.python, stack.requirements + ["wrapt"], with_patch=False)
     report, _ = probe("uvicorn-0.18.3", python=bare.python, env={"PYTHONPATH": REPO})
-    assert report["usr1"] == "default"  # no .pth in this venv: nothing happens by itself
+    assert report["usr1"] == RESET  # no .pth in this venv: nothing happens by itself
     report, _ = probe("uvicorn-0.18.3", "--install", python=bare.python, env={"PYTHONPATH": REPO})
-    assert report["usr1"] == "deferred"
+    assert report["usr1"] == DEFERRED
     # the variable turns install() off too
     off = {"PYTHONPATH": REPO, "UVICORN_USR1_PATCH": "off"}
     report, _ = probe("uvicorn-0.18.3", "--install", python=bare.python, env=off)
-    assert report["usr1"] == "default"
+    assert report["usr1"] == RESET
 
 
 def test_sitecustomize_example_turns_the_patch_on():
     """The example sitecustomize.py, in a venv without the package's .pth."""
-    python, requirements, _, _ = STACKS["uvicorn-0.18.3"]
-    bare = venvs.ensure(python, requirements + ["wrapt"], with_patch=False)
+    stack = STACKS["uvicorn-0.18.3"]
+    bare = venvs.ensure(stack.python, stack.requirements + ["wrapt"], with_patch=False)
     path = os.pathsep.join([os.path.join(REPO, "sitecustomize_example"), REPO])
     report, stderr = probe("uvicorn-0.18.3", python=bare.python, env={"PYTHONPATH": path})
-    assert report["usr1"] == "deferred", stderr
+    assert report["usr1"] == DEFERRED, stderr

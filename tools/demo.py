@@ -1,7 +1,7 @@
 """make demo: the reported scenario, with the patch off and then on.
 
-Python 3.8 (as reported; else the nearest this machine has), gunicorn 20.0.4,
-uvicorn[standard] 0.13.1 on uvloop + httptools, fastapi 0.62.0; two workers on 127.0.0.1.
+The report's stack (tools/stacks.py REPORT): Python 3.8, gunicorn 20.0.4, uvicorn[standard]
+0.13.1 on uvloop + httptools, fastapi 0.62.0; two workers on 127.0.0.1.
 Ten requests, then the real logrotate binary with the report's configuration (create mode,
 compress, nodelaycompress, dateext...), whose postrotate sends USR1 to the master's PID from
 gunicorn's --pid file; then ten more requests. Run once with UVICORN_USR1_PATCH=0 and once
@@ -15,9 +15,7 @@ import tempfile
 from tools import venvs
 from tools.gunicorn_run import Gunicorn, Timeout, count_lines, open_inodes, wait_for
 from tools.logrotate_run import Logrotate
-
-REQUIREMENTS = ["gunicorn==20.0.4", "uvicorn[standard]==0.13.1", "uvloop==0.14.0", "fastapi==0.62.0"]
-PYTHONS = ["3.8", "3.7", "3.9", "3.6"]  # 0.13.1 with uvloop 0.14 wheels: 3.8 first, as reported
+from tools.stacks import REPORT
 
 
 def run_once(venv, workdir, patch_on):
@@ -59,11 +57,15 @@ def run_once(venv, workdir, patch_on):
 
 
 def main():
-    python = next((p for p in PYTHONS if venvs.python(p)), None)
-    if python is None:
-        sys.exit("demo: no Python 3.6-3.9 under {}/versions".format(venvs.pyenv_root()))
-    print("demo: preparing a Python {} venv with {} ...".format(python, " ".join(REQUIREMENTS)), flush=True)
-    venv = venvs.ensure(python, REQUIREMENTS)
+    try:
+        venvs.require_python(REPORT.python)
+    except LookupError as exc:
+        sys.exit("demo: {}".format(exc))
+    print(
+        "demo: preparing a Python {} venv with {} ...".format(REPORT.python, " ".join(REPORT.requirements)),
+        flush=True,
+    )
+    venv = venvs.ensure(REPORT.python, REPORT.requirements)
     versions = venv.versions("gunicorn", "uvicorn", "uvloop", "httptools", "fastapi", "uvicorn-usr1-patch")
     print("demo: " + ", ".join("{} {}".format(k, v) for k, v in versions.items()), flush=True)
     results = {}

@@ -10,7 +10,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+
+from uvicorn_usr1_patch.procfs import children, open_inodes, writes_to  # noqa: F401 (this module's API)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APPS = os.path.join(REPO, "tests", "apps")
@@ -36,51 +39,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def children(pid):
-    """PIDs whose parent is `pid`, read from /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/{}/stat".format(entry)) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # the command name is in parentheses and may hold spaces: split after the last ')'
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry))
-    return sorted(found)
-
-
-def open_inodes(pid, path_prefix):
-    """{fd: (inode, link)} for fds of `pid` whose link starts with `path_prefix`."""
-    result = {}
-    fd_dir = "/proc/{}/fd".format(pid)
-    try:
-        fds = os.listdir(fd_dir)
-    except OSError:
-        return result
-    for fd in fds:
-        try:
-            link = os.readlink(os.path.join(fd_dir, fd))
-            if link.startswith(path_prefix):
-                result[int(fd)] = (os.stat(os.path.join(fd_dir, fd)).st_ino, link)
-        except OSError:
-            continue
-    return result
-
-
-def writes_to(pid, path):
-    """True when process `pid` holds an fd on the file now at `path` (same inode)."""
-    try:
-        inode = os.stat(path).st_ino
-    except OSError:
-        return False
-    return any(ino == inode for ino, _ in open_inodes(pid, "/").values())
 
 
 def _read(path):
@@ -281,6 +239,63 @@ class Gunicorn(object):
     def workers_write_to(self, path):
         pids = self.worker_pids()
         return len(pids) == self.workers and all(writes_to(pid, path) for pid in pids)
+
+
+class Load(object):
+    """`threads` clients sending tagged requests back to back, bounded in count and time.
+
+    `path_for(tag)` is the URL of the request tagged `tag` (a tag is "TAG-THREAD-N"); `ok` and
+    `failed` collect (tag, status or error). start() + stop()/join() in threads, or run_here().
+    """
+
+    def __init__(self, gunicorn, path_for, tag, threads=2, max_requests=20000, max_seconds=60.0):
+        self.gunicorn = gunicorn
+        self.path_for = path_for
+        self.tag = tag
+        self.max_requests = max_requests
+        self.deadline = time.monotonic() + max_seconds
+        self.ok = []
+        self.failed = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._sent = 0
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
+
+    def _run(self, index):
+        i = 0
+        while not self._stop.is_set() and time.monotonic() < self.deadline:
+            with self._lock:
+                if self._sent >= self.max_requests:
+                    return
+                self._sent += 1
+            tag = "{}-{}-{}".format(self.tag, index, i)
+            i += 1
+            try:
+                status, _ = self.gunicorn.get(self.path_for(tag), timeout=15)
+                (self.ok if status == 200 else self.failed).append((tag, status))
+            except Exception as exc:  # connection reset by a dying worker, timeout...
+                self.failed.append((tag, "{}: {}".format(type(exc).__name__, exc)))
+
+    def start(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+        return self
+
+    def join(self):
+        for thread in self._threads:
+            thread.join(30)
+        return self
+
+    def run_here(self):
+        """One client, in the calling thread."""
+        self._run(0)
+        return self
 
 
 def count_lines(path, needle):

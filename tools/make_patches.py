@@ -9,7 +9,7 @@ The releases come from PyPI (`pip index versions uvicorn`); each one is fetched 
 ~/.cache/uvicorn-usr1-patch/pypi, and its uvicorn/workers.py read. A release is affected when
 its workers.py has a UvicornWorker and never mentions SIGUSR1 (0.2.x-0.3.x handle it through
 the loop, 0.19.0 on with signal.signal, 0.0.x-0.1.x have no worker). Each affected workers.py
-is identified by sha256 in FAMILIES; a file not in that table stops the tool: a new file
+is identified by sha256 in WORKERS_FILES; a file not in that table stops the tool: a new file
 needs reading before it gets a diff.
 
 pip runs from a Python 3.8 venv with setuptools 56 (and hatchling for 0.18's sdists):
@@ -38,6 +38,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from tools import venvs  # noqa: E402
+from uvicorn_usr1_patch.releases import PASS, RESET, version_key  # noqa: E402
 
 PATCHES = os.path.join(REPO, "patches")
 CACHE = os.environ.get(
@@ -48,55 +49,57 @@ WORKERS = "uvicorn/workers.py"
 NONE = "none"  # cache marker: PyPI has no such file for this release
 UNINSTALLABLE = "uninstallable"  # cache marker: pip cannot prepare this sdist's metadata
 
-# "pass": init_signals is `pass` (0.4.0-0.13.2): USR1 and every other master handler stay inherited.
-# "reset": init_signals resets Worker.SIGNALS to SIG_DFL (0.13.3-0.18.3): USR1 kills the worker.
-Family = collections.namedtuple("Family", "name body annotated")
+# family (uvicorn_usr1_patch/releases.py): PASS (0.4.0-0.13.2, init_signals is `pass`: USR1 and every
+# other master handler stay inherited) or RESET (0.13.3-0.18.3, Worker.SIGNALS reset to SIG_DFL: USR1
+# kills the worker).
+WorkersFile = collections.namedtuple("WorkersFile", "name family annotated")
 
-# sha256 of uvicorn/workers.py (each release's wheel and sdist copies are identical) -> family,
+# sha256 of uvicorn/workers.py (each release's wheel and sdist copies are identical) -> the file,
 # named after the releases sharing the file (0.6.1, 0.9.1... differ from their neighbours).
 # (name, what init_signals does, whether the file uses type annotations)
-FAMILIES = {
-    "f6e2550718f6cdd57b6d505ca22c5aac9c06d6583ba03b93a720d927e1a465da": Family("0.4.0-0.4.2", "pass", False),
-    "af3601de183c19ea725f725c2a2c031de70b55bb57efe49dda4e5ecb3431292a": Family("0.4.3", "pass", False),
-    "66630013842c565716b7a23523b88c85a8920e4c845893fb4068ed8618f1da85": Family("0.4.4-0.4.5", "pass", False),
-    "922901fd8504beaaaec287a9dc634ddef8b94570661a131feca9bbcfdd583981": Family("0.4.6", "pass", False),
-    "23c9c4c687f3ea092db2518f3b3d799559467ed133d5f8b04c979e03ac8b1e54": Family("0.5.0-0.9.0", "pass", False),
-    "11d72b689985196a156c28b4d78cf29aa26b57292f2e0363288bd0a8a98a8559": Family("0.6.1", "pass", False),
-    "a12e6ebd5c19792c6a0742afb2d9f8a0782944930a9bd3c8c21ab35276145914": Family("0.9.1", "pass", False),
-    "5967477a2160506ac7eafaeef7b43a40459e229d37f4c62cb230f44ca9c7c21f": Family(
-        "0.10.0-0.11.1", "pass", False
+WORKERS_FILES = {
+    "f6e2550718f6cdd57b6d505ca22c5aac9c06d6583ba03b93a720d927e1a465da": WorkersFile(
+        "0.4.0-0.4.2", PASS, False
     ),
-    "b60a2701caa0163fde14eb3c819857a16608504c14c8e13a9ba581ddc96fcd54": Family("0.10.9", "pass", False),
-    "a309fcfd22c8d50d4c0d5f475b95d31b4b0069dec476007e0ab5b5c4e0e9bf5c": Family(
-        "0.11.2-0.11.3", "pass", False
+    "af3601de183c19ea725f725c2a2c031de70b55bb57efe49dda4e5ecb3431292a": WorkersFile("0.4.3", PASS, False),
+    "66630013842c565716b7a23523b88c85a8920e4c845893fb4068ed8618f1da85": WorkersFile(
+        "0.4.4-0.4.5", PASS, False
     ),
-    "cd39cf13613ac48c68788be7b76af27a08253d500e05f1f823d3e12195abaa86": Family("0.11.4", "pass", False),
-    "14a6f94e6e0ba670bad15a0e168fcd84665c513f9f8c1be9a83c089a82113b1b": Family(
-        "0.11.5-0.12.1", "pass", False
+    "922901fd8504beaaaec287a9dc634ddef8b94570661a131feca9bbcfdd583981": WorkersFile("0.4.6", PASS, False),
+    "23c9c4c687f3ea092db2518f3b3d799559467ed133d5f8b04c979e03ac8b1e54": WorkersFile(
+        "0.5.0-0.9.0", PASS, False
     ),
-    "cc1ea8edc2791419f3da4d7d43f5a3c2c32447ec4e7e90722e7328441448ef8a": Family(
-        "0.12.2-0.13.2", "pass", False
+    "11d72b689985196a156c28b4d78cf29aa26b57292f2e0363288bd0a8a98a8559": WorkersFile("0.6.1", PASS, False),
+    "a12e6ebd5c19792c6a0742afb2d9f8a0782944930a9bd3c8c21ab35276145914": WorkersFile("0.9.1", PASS, False),
+    "5967477a2160506ac7eafaeef7b43a40459e229d37f4c62cb230f44ca9c7c21f": WorkersFile(
+        "0.10.0-0.11.1", PASS, False
     ),
-    "902567d0d7083021878e772e9626c2d5468c07b38f86e4217aec0d763d1eedfa": Family(
-        "0.13.3-0.13.4", "reset", False
+    "b60a2701caa0163fde14eb3c819857a16608504c14c8e13a9ba581ddc96fcd54": WorkersFile("0.10.9", PASS, False),
+    "a309fcfd22c8d50d4c0d5f475b95d31b4b0069dec476007e0ab5b5c4e0e9bf5c": WorkersFile(
+        "0.11.2-0.11.3", PASS, False
     ),
-    "258e50f606ed467da34ee3d1cbdcd8c3f2e7a51dee2f1a6a95b67efe3013c1c1": Family("0.14.0", "reset", True),
-    "fd053c4564231f732adc3db12ea43a26b3e0fc7c4f1615e0d9347e26f5336869": Family(
-        "0.15.0-0.16.0", "reset", True
+    "cd39cf13613ac48c68788be7b76af27a08253d500e05f1f823d3e12195abaa86": WorkersFile("0.11.4", PASS, False),
+    "14a6f94e6e0ba670bad15a0e168fcd84665c513f9f8c1be9a83c089a82113b1b": WorkersFile(
+        "0.11.5-0.12.1", PASS, False
     ),
-    "83c0067a89d4975c4c9e35e1c4b4367fb6c6d4b2df029144ed084a11af5060d9": Family(
-        "0.17.0.post1-0.18.3", "reset", True
+    "cc1ea8edc2791419f3da4d7d43f5a3c2c32447ec4e7e90722e7328441448ef8a": WorkersFile(
+        "0.12.2-0.13.2", PASS, False
+    ),
+    "902567d0d7083021878e772e9626c2d5468c07b38f86e4217aec0d763d1eedfa": WorkersFile(
+        "0.13.3-0.13.4", RESET, False
+    ),
+    "258e50f606ed467da34ee3d1cbdcd8c3f2e7a51dee2f1a6a95b67efe3013c1c1": WorkersFile("0.14.0", RESET, True),
+    "fd053c4564231f732adc3db12ea43a26b3e0fc7c4f1615e0d9347e26f5336869": WorkersFile(
+        "0.15.0-0.16.0", RESET, True
+    ),
+    "83c0067a89d4975c4c9e35e1c4b4367fb6c6d4b2df029144ed084a11af5060d9": WorkersFile(
+        "0.17.0.post1-0.18.3", RESET, True
     ),
 }
 
 
 class UnknownWorkersFile(Exception):
     pass
-
-
-def version_key(version):
-    """'0.17.0.post1' -> (0, 17, 0, 1); enough for uvicorn's version numbers."""
-    return tuple(int(p) for p in re.findall(r"\d+", version))
 
 
 # -- PyPI ------------------------------------------------------------------------------------
@@ -184,7 +187,7 @@ def supported_pythons(archive):
 
 
 Release = collections.namedtuple(
-    "Release", "version wheel sdist workers sha256 affected family pythons sdist_workers"
+    "Release", "version wheel sdist workers sha256 affected workers_file pythons sdist_workers"
 )
 
 
@@ -215,20 +218,20 @@ def examine(version, python):
         sdist = _download(python, version, "sdist")
     sdist_workers = read_member(sdist, WORKERS) if sdist else None
     sha = hashlib.sha256(source).hexdigest() if source is not None else None
-    family = None
+    workers_file = None
     if affected:
-        family = FAMILIES.get(sha)
-        if family is None:
+        workers_file = WORKERS_FILES.get(sha)
+        if workers_file is None:
             raise UnknownWorkersFile(
-                "uvicorn {}: workers.py sha256 {} is in no family of tools/make_patches.py; "
-                "read it and add it to FAMILIES".format(version, sha)
+                "uvicorn {}: workers.py sha256 {} is in no WORKERS_FILES of tools/make_patches.py; "
+                "read it and add it there".format(version, sha)
             )
         if sdist_workers is not None and sdist_workers != source:
             raise UnknownWorkersFile(
                 "uvicorn {}: the sdist's workers.py differs from the wheel's".format(version)
             )
     return Release(
-        version, wheel, sdist, source, sha, affected, family, supported_pythons(archive), sdist_workers
+        version, wheel, sdist, source, sha, affected, workers_file, supported_pythons(archive), sdist_workers
     )
 
 
@@ -343,17 +346,17 @@ def _add_stdlib_imports(lines, names):
     return new + lines[block:]
 
 
-def transform(source, family):
-    """Pristine workers.py text -> patched text, for a release of `family`."""
+def transform(source, workers_file):
+    """Pristine workers.py text -> patched text, for a release with `workers_file`."""
     text = source
     lines = text.splitlines(True)
     lines = _add_stdlib_imports(lines, ["asyncio", "signal"])
     text = "".join(lines)
     if ARBITER not in text:
         text = _replace_once(text, WORKER_IMPORT, ARBITER + WORKER_IMPORT, "gunicorn's Worker import")
-    if family.annotated:
+    if workers_file.annotated:
         if "from typing import Any\n" not in text:
-            raise UnknownWorkersFile("an annotated family without `from typing import Any`")
+            raise UnknownWorkersFile("an annotated workers.py without `from typing import Any`")
         marks = {"none": " -> None", "any": " -> Any", "any_arg": ": Any", "int_arg": ": int"}
     else:
         marks = {"none": "", "any": "", "any_arg": "", "int_arg": ""}
@@ -362,20 +365,21 @@ def transform(source, family):
         text, "class UvicornWorker(Worker):\n", helper + "class UvicornWorker(Worker):\n", "class"
     )
     signature = "    def init_signals(self){}:\n".format(marks["none"])
-    if family.body == "pass":
+    if workers_file.family == PASS:
         text = _replace_once(
             text, signature + "        pass\n", signature + INIT_SIGNALS_TAIL, "init_signals"
         )
-    elif family.body == "reset":
+    elif workers_file.family == RESET:
         loop = "        for s in self.SIGNALS:\n            signal.signal(s, signal.SIG_DFL)\n"
         text = _replace_once(text, loop, loop + INIT_SIGNALS_TAIL, "init_signals' reset loop")
     else:
-        raise ValueError(family.body)
+        raise ValueError(workers_file.family)
     return text
 
 
-def family_releases(releases, family):
-    return [r.version for r in releases if r.family == family]
+def sharing(releases, workers_file):
+    """The versions of the releases that ship `workers_file`."""
+    return [r.version for r in releases if r.workers_file == workers_file]
 
 
 HEADER = """\
@@ -401,9 +405,9 @@ Generated by tools/make_patches.py (uvicorn-usr1-patch) from the PyPI files; do 
 """
 
 PROBLEMS = {
-    "pass": "init_signals is `pass`: the worker keeps the master's handlers, USR1 never\n"
+    PASS: "init_signals is `pass`: the worker keeps the master's handlers, USR1 never\n"
     "          reopens the worker's logs, which go on into the rotated file.",
-    "reset": "init_signals resets the signals to SIG_DFL: USR1 kills the worker; gunicorn\n"
+    RESET: "init_signals resets the signals to SIG_DFL: USR1 kills the worker; gunicorn\n"
     "          boots a new one and in-flight requests are dropped.",
 }
 
@@ -412,11 +416,14 @@ def render(release, releases):
     source = release.workers.decode("utf-8")
     if not source.endswith("\n"):
         raise UnknownWorkersFile("uvicorn {}: workers.py lacks a final newline".format(release.version))
-    patched = transform(source, release.family)
-    same = family_releases(releases, release.family)
+    patched = transform(source, release.workers_file)
+    same = sharing(releases, release.workers_file)
     span = same[0] if len(same) == 1 else "{}-{}".format(same[0], same[-1])
     header = HEADER.format(
-        version=release.version, span=span, sha256=release.sha256, problem=PROBLEMS[release.family.body]
+        version=release.version,
+        span=span,
+        sha256=release.sha256,
+        problem=PROBLEMS[release.workers_file.family],
     )
     diff = difflib.unified_diff(
         source.splitlines(True), patched.splitlines(True), "a/" + WORKERS, "b/" + WORKERS, n=3
@@ -425,7 +432,7 @@ def render(release, releases):
 
 
 def patched_source(release):
-    return transform(release.workers.decode("utf-8"), release.family)
+    return transform(release.workers.decode("utf-8"), release.workers_file)
 
 
 def write_all(releases, out_dir):
@@ -457,7 +464,7 @@ def check(releases):
 
 def describe(release):
     if release.affected:
-        return "affected  {}  family {}".format(release.sha256[:12], release.family.name)
+        return "affected  {}  workers.py {}".format(release.sha256[:12], release.workers_file.name)
     if release.wheel is None and release.sdist is None:
         return "-         pip cannot prepare its sdist (broken setup.py): not installable"
     if release.workers is None:

@@ -2,7 +2,8 @@
 
 Made with uv (fast, and it can drive every pyenv Python from 3.6 on). A venv is keyed by
 its Python and requirements, so it is built once per machine and reused; our own package
-is installed from a wheel built from this checkout (rebuilt when the sources change).
+is installed from a wheel built from this checkout's sources (rebuilt when they change; keyed by
+their content, so other checkouts and CI's fresh clone reuse it).
 """
 
 import contextlib
@@ -14,8 +15,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from uvicorn_usr1_patch.releases import version_key  # noqa: E402
+
 # Outside the checkout, so CI's fresh clone and other worktrees reuse what is already built.
 VENVS = os.environ.get("UVICORN_USR1_PATCH_VENVS", os.path.expanduser("~/.cache/uvicorn-usr1-patch/venvs"))
 # Venvs for workers that drop privileges (gunicorn as root with --user nobody): root's home
@@ -26,6 +33,8 @@ SHARED = os.environ.get("UVICORN_USR1_PATCH_SHARED", "/opt/uvicorn-usr1-patch")
 BASE = ["pip", "setuptools<70"]
 SOURCES = ["setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in"]
 SOURCES += ["uvicorn_usr1_patch.pth", "uvicorn_usr1_patch_hook.py"]
+# Read by the build for the wheel's metadata only (long description, licence): not in the key.
+METADATA = ["README.md", "LICENSE"]
 
 
 def pyenv_root():
@@ -38,16 +47,12 @@ def pyenv_root():
         return os.path.expanduser("~/.pyenv")
 
 
-def _version_key(name):
-    return tuple(int(p) if p.isdigit() else 0 for p in name.split("."))
-
-
 def pythons():
     """{'3.8': '/.../3.8.18/bin/python', ...}: the newest patch release of each minor 3.x."""
     found = {}
     for path in sorted(
         glob.glob(os.path.join(pyenv_root(), "versions", "3.*", "bin", "python")),
-        key=lambda p: _version_key(p.split(os.sep)[-3]),
+        key=lambda p: version_key(p.split(os.sep)[-3]),
     ):
         minor = ".".join(path.split(os.sep)[-3].split(".")[:2])
         found[minor] = path
@@ -57,6 +62,25 @@ def pythons():
 def python(minor):
     """The interpreter for '3.8' etc., or None when this machine has none."""
     return pythons().get(minor)
+
+
+def require_python(minor):
+    """The interpreter for '3.8' etc.; a missing one is an error, so a test needing it fails."""
+    found = python(minor)
+    if found is None:
+        raise LookupError(
+            "no Python {0} under {1}/versions: `pyenv install {0}`, or `python -m tools.venvs "
+            "--install-pythons` for every Python the tests need (.ci/run runs it)".format(minor, pyenv_root())
+        )
+    return found
+
+
+def install_pythons(minors):
+    """`pyenv install` the newest patch release of each missing minor; the list installed."""
+    missing = [m for m in minors if python(m) is None]
+    for minor in missing:
+        subprocess.check_call(["pyenv", "install", "--skip-existing", minor], stdout=sys.stderr)
+    return missing
 
 
 def uv():
@@ -69,13 +93,19 @@ def uv():
     raise RuntimeError("uv is not installed: run `python -m pip install uv` (.ci/run does)")
 
 
+def _wheel_inputs():
+    """The files the wheel's contents come from, as paths relative to the checkout."""
+    names = list(SOURCES)
+    for pattern in ("uvicorn_usr1_patch/*.py", "patches/*.diff"):
+        names += sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, pattern)))
+    return names
+
+
 def _sources_digest():
+    """Keyed by relative names and bytes only: every checkout of the same sources shares one wheel."""
     digest = hashlib.sha256()
-    files = SOURCES + sorted(glob.glob(os.path.join(REPO, "uvicorn_usr1_patch", "*.py")))
-    files += sorted(glob.glob(os.path.join(REPO, "patches", "*.diff")))
-    for name in files:
-        path = os.path.join(REPO, name)
-        with open(path, "rb") as f:
+    for name in _wheel_inputs():
+        with open(os.path.join(REPO, name), "rb") as f:
             digest.update(name.encode() + b"\0" + f.read())
     return digest.hexdigest()[:16]
 
@@ -105,10 +135,19 @@ def _build_wheel(out):
         return found[0]
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    subprocess.check_output(
-        [uv(), "build", "-q", "--wheel", "--out-dir", tmp, REPO], stderr=subprocess.STDOUT
-    )
-    shutil.rmtree(os.path.join(REPO, "build"), ignore_errors=True)
+    # Built from a copy: setuptools writes build/ and *.egg-info/ beside the sources it builds,
+    # and the checkout is not ours to write into (README.md and LICENSE are the metadata's).
+    source = tempfile.mkdtemp(prefix="wheel-source-", dir=VENVS)
+    try:
+        for name in _wheel_inputs() + METADATA:
+            target = os.path.join(source, name)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copyfile(os.path.join(REPO, name), target)
+        subprocess.check_output(
+            [uv(), "build", "-q", "--wheel", "--out-dir", tmp, source], stderr=subprocess.STDOUT
+        )
+    finally:
+        shutil.rmtree(source, ignore_errors=True)
     os.rename(tmp, out)
     return glob.glob(os.path.join(out, "uvicorn_usr1_patch-*.whl"))[0]
 
@@ -152,10 +191,7 @@ def ensure(python_minor, requirements, with_patch=True):
     Raises LookupError when this machine has no such Python, and CalledProcessError (with
     uv's output) when the requirements cannot be installed on it.
     """
-    interpreter = python(python_minor)
-    if interpreter is None:
-        raise LookupError("no Python {} under {}/versions".format(python_minor, pyenv_root()))
-    return _ensure(VENVS, interpreter, python_minor, requirements, with_patch)
+    return _ensure(VENVS, require_python(python_minor), python_minor, requirements, with_patch)
 
 
 def _ensure(root, interpreter, python_minor, requirements, with_patch, env=None, link_mode=None):
@@ -192,9 +228,7 @@ def shared_python(python_minor):
     a process started as another user needs LD_LIBRARY_PATH=<copy>/lib (Venv.env carries it).
     The copy finds its standard library from its own location, so sys.prefix is the copy.
     """
-    source = python(python_minor)
-    if source is None:
-        raise LookupError("no Python {} under {}/versions".format(python_minor, pyenv_root()))
+    source = require_python(python_minor)
     prefix = os.path.dirname(os.path.dirname(os.path.realpath(source)))
     target = os.path.join(SHARED, "pythons", os.path.basename(prefix))
     with _locked(target):
@@ -273,3 +307,28 @@ def _uv_install(venv, args, link_mode=None):
         stderr=subprocess.STDOUT,
         universal_newlines=True,
     )
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tools.venvs", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--install-pythons",
+        action="store_true",
+        help="pyenv install each Python of tools/stacks.py PYTHONS that this machine lacks",
+    )
+    args = parser.parse_args(argv)
+    if args.install_pythons:
+        from tools.stacks import PYTHONS
+
+        installed = install_pythons(PYTHONS)
+        print("venvs: installed {}".format(" ".join(installed) or "nothing (every Python is there)"))
+        missing = [m for m in PYTHONS if python(m) is None]
+        if missing:
+            sys.exit("venvs: still no Python " + " ".join(missing))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,7 +2,7 @@
 
 doctor (the default): is this environment's UvicornWorker going to reopen logs safely?
 diff:   print the versioned patch for the uvicorn installed here.
-check:  inspect a running gunicorn for processes writing to rotated log files.
+check:  inspect a running gunicorn: stale log files, what USR1 does, its logrotate config.
 """
 
 import sys
@@ -10,7 +10,7 @@ import sys
 COMMANDS = {
     "doctor": "uvicorn_usr1_patch.doctor",
     "diff": "uvicorn_usr1_patch.diffs",
-    "check": "uvicorn_usr1_patch.livecheck",
+    "check": "uvicorn_usr1_patch.check",
 }
 
 

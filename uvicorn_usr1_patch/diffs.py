@@ -10,10 +10,10 @@ import os
 import re
 import sys
 
+from uvicorn_usr1_patch import releases
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLACES = (os.path.join(HERE, "patches"), os.path.join(os.path.dirname(HERE), "patches"))
-FIRST_HANDLING_USR1 = (0, 19, 0)  # uvicorn 0.19.0 installs handle_usr1 itself (encode/uvicorn#1565)
-FIRST_AFFECTED = (0, 4, 0)
 
 
 def installed_uvicorn():
@@ -52,10 +52,6 @@ def find_diff(version):
     return None
 
 
-def _key(version):
-    return tuple(int(p) for p in re.findall(r"\d+", version))
-
-
 def expected_sha256(diff_text):
     found = re.search(r"^Expects: .* sha256 ([0-9a-f]{64})$", diff_text, re.M)
     return found.group(1) if found else None
@@ -71,9 +67,10 @@ def main(argv):
         return 1
     path = find_diff(version)
     if path is None:
-        if _key(version) >= FIRST_HANDLING_USR1:
+        family = releases.family_of(version)
+        if family == releases.SYNC:  # uvicorn 0.19.0 installs handle_usr1 itself (encode/uvicorn#1565)
             why = "it handles SIGUSR1 itself (0.19.0+); the package's import hook makes that reopen loop-safe"
-        elif _key(version) < FIRST_AFFECTED:
+        elif family is None:
             why = "its worker predates uvicorn 0.4.0's design; no diff is provided"
         else:
             why = "this release is unknown to uvicorn-usr1-patch"

@@ -16,16 +16,9 @@ import site
 import sys
 
 import uvicorn_usr1_patch
+from uvicorn_usr1_patch import releases
 
 WORKER_CLASSES = [("uvicorn.workers", "UvicornWorker"), ("uvicorn_worker", "UvicornWorker")]
-
-BEHAVIOURS = {
-    "ignored": "USR1 ignored: the worker keeps writing into the rotated file (uvicorn 0.4-0.13.2)",
-    "kills": "USR1 kills the worker: gunicorn respawns it, in-flight requests are dropped (0.13.3-0.18.3)",
-    "sync": "synchronous reopen inside the signal handler: `Logging error` under load (0.19+)",
-    "loop-safe": "loop-safe: the reopen runs on the event loop",
-    "unknown": "unknown",
-}
 
 
 def _version(dist):
@@ -48,18 +41,6 @@ def _master_stand_in(signum, frame):
     """Plays the handler a worker inherits from gunicorn's master."""
 
 
-def _classify(handler, worker):
-    if handler is _master_stand_in:
-        return "ignored"
-    if handler == signal.SIG_DFL:
-        return "kills"
-    if type(handler).__name__ == "DeferredReopen":
-        return "loop-safe"
-    if getattr(handler, "__self__", None) is worker:
-        return "sync"
-    return "unknown"
-
-
 def try_init_signals(cls, init_signals):
     """Run `init_signals` on a bare instance of `cls`; what does SIGUSR1 do afterwards?"""
     saved = {}
@@ -72,9 +53,10 @@ def try_init_signals(cls, init_signals):
         signal.signal(signal.SIGUSR1, _master_stand_in)
         worker = cls.__new__(cls)  # no __init__: init_signals needs only the class attributes
         init_signals(worker)
-        return _classify(signal.getsignal(signal.SIGUSR1), worker)
-    except Exception as exc:
-        return "unknown ({}: {})".format(type(exc).__name__, exc)
+        handler = signal.getsignal(signal.SIGUSR1)
+        return releases.usr1_outcome(handler, worker, lambda h: h is _master_stand_in)
+    except (Exception, SystemExit) as exc:  # the doctor must print its report whatever happens
+        return "{} ({}: {})".format(releases.UNKNOWN, type(exc).__name__, exc)
     finally:
         for signum, handler in saved.items():
             if handler is not None:
@@ -95,6 +77,30 @@ def find_pth():
     return None
 
 
+def _import(module_name, class_name):
+    """(module or None, failure entry or None): a module that is not installed is no failure.
+
+    Any exception, SystemExit included (a module calling sys.exit() on import), is caught and
+    reported: the doctor must always print its report.
+    """
+    top = module_name.split(".")[0]
+    try:
+        return __import__(module_name, fromlist=[class_name]), None
+    except ImportError as exc:
+        missing = getattr(exc, "name", None)
+        if missing and missing.split(".")[0] == top:
+            return None, None  # not installed here: not a worker class of this environment
+        entry = {"class": module_name, "error": "{}: {}".format(type(exc).__name__, exc)}
+        if missing:
+            entry["missing"] = missing.split(".")[0]
+        return None, entry
+    except (Exception, SystemExit) as exc:
+        what = "{}: {}".format(type(exc).__name__, exc)
+        if isinstance(exc, SystemExit):
+            what = "sys.exit({!r}) called during the import".format(exc.code)
+        return None, {"class": module_name, "error": what}
+
+
 def inspect_environment():
     hook_active = any(getattr(f, "uvicorn_usr1_patch", False) for f in sys.meta_path)
     report = {
@@ -112,12 +118,10 @@ def inspect_environment():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for module_name, class_name in WORKER_CLASSES:
-            try:
-                module = __import__(module_name, fromlist=[class_name])
-            except ImportError:
-                continue
-            except Exception as exc:
-                report["workers"].append({"class": module_name, "error": repr(exc)})
+            module, failure = _import(module_name, class_name)
+            if failure is not None:
+                report["workers"].append(failure)
+            if module is None:
                 continue
             cls = getattr(module, class_name, None)
             if not isinstance(cls, type):
@@ -128,7 +132,7 @@ def inspect_environment():
             pristine = getattr(own, "__wrapped__", own) if worker_patch.is_patched(cls) else own
             entry = {
                 "class": "{}.{}".format(module_name, class_name),
-                "unpatched": try_init_signals(cls, pristine) if pristine else "unknown",
+                "unpatched": try_init_signals(cls, pristine) if pristine else releases.UNKNOWN,
                 "patched_now": worker_patch.is_patched(cls),
             }
             entry["in_gunicorn_workers"] = try_init_signals(cls, cls.init_signals)
@@ -140,10 +144,21 @@ def inspect_environment():
 
 
 def verdict(report):
-    workers = [w for w in report["workers"] if "class" in w and "unpatched" in w]
+    workers = [w for w in report["workers"] if "unpatched" in w]
+    failed = [w for w in report["workers"] if "error" in w]
     if not workers:
+        for failure in failed:
+            missing = failure.get("missing")
+            if missing:
+                return False, "pip install {} into this environment ({}): {} imports it".format(
+                    missing, sys.prefix, failure["class"]
+                )
+        for failure in failed:
+            return False, "fix the import of {} (gunicorn's master fails the same way): {}".format(
+                failure["class"], failure["error"]
+            )
         return False, "install uvicorn (or uvicorn-worker) in this environment: no UvicornWorker found"
-    if all(w["in_gunicorn_workers"] == "loop-safe" for w in workers):
+    if all(w["in_gunicorn_workers"] == releases.DEFERRED for w in workers):
         return True, "nothing; restart gunicorn once if it was started before the install"
     if not report["enabled"]:
         return False, "unset {} (it turns the patch off)".format(uvicorn_usr1_patch.ENV_VAR)
@@ -176,8 +191,11 @@ def render(report):
             lines.append("{:<20}import failed: {}".format(worker["class"], worker["error"]))
             continue
         lines.append("worker class        {}".format(worker["class"]))
-        lines.append("  unpatched         " + BEHAVIOURS.get(worker["unpatched"], worker["unpatched"]))
-        lines.append("  in gunicorn here  " + BEHAVIOURS.get(worker["in_gunicorn_workers"], "?"))
+        for label, key in (
+            ("  unpatched         ", "unpatched"),
+            ("  in gunicorn here  ", "in_gunicorn_workers"),
+        ):
+            lines.append(label + releases.DESCRIPTIONS.get(worker[key], worker[key]))
     for message in report["warnings"]:
         lines.append("warning             " + message)
     lines.append("verdict             " + ("OK: USR1 reopens logs safely" if report["ok"] else "NOT OK"))

@@ -31,3 +31,8 @@ class App(object):
 
 
 app = App
+
+
+async def asgi3(scope, receive, send):
+    """The same application as one ASGI3 callable: gunicorn's own `asgi` worker takes only ASGI3."""
+    await App(scope)(receive, send)

@@ -9,6 +9,7 @@ first (for venvs without the .pth); the .pth, when present, has already installe
 
 import asyncio
 import importlib
+import importlib.util
 import json
 import os
 import signal
@@ -16,6 +17,15 @@ import sys
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+
+# The families' one vocabulary (pass, reset, sync, deferred) for what USR1 does, loaded by path:
+# the probe also runs in venvs without this package (tests/test_patches.py's pristine stacks).
+_RELEASES = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "uvicorn_usr1_patch", "releases.py"
+)
+_spec = importlib.util.spec_from_file_location("uvicorn_usr1_patch_releases", _RELEASES)
+releases = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(releases)
 
 
 # The signals of the README's table: gunicorn's master handles each of them.
@@ -31,8 +41,13 @@ class ProbeApp(BaseApplication):
         return None
 
 
+def from_master(handler):
+    return isinstance(getattr(handler, "__self__", None), Arbiter)
+
+
 def describe(handler, worker):
-    """Classify a signal handler: default, ignored, master, sync, deferred (or its repr)."""
+    """One signal's handler, for the signal table: default, ignored, master, sync, deferred,
+    worker.handle_*, nothing (or its repr). What USR1 does is named by its family instead."""
     owner = getattr(handler, "__self__", None)
     if handler == signal.SIG_DFL:
         return "default"  # for USR1: the worker is killed
@@ -79,11 +94,10 @@ def main():
     worker = worker_class(1, os.getpid(), [], arbiter.app, 30, arbiter.cfg, arbiter.log)
     worker.init_signals()
 
-    report = {"worker": target, "usr1": describe(signal.getsignal(signal.SIGUSR1), worker)}
+    usr1 = releases.usr1_outcome(signal.getsignal(signal.SIGUSR1), worker, from_master)
+    report = {"worker": target, "usr1": usr1}
     report["master_handlers_left"] = sorted(
-        signal.Signals(s).name
-        for s, h in master.items()
-        if isinstance(getattr(h, "__self__", None), Arbiter) and signal.getsignal(s) == h
+        signal.Signals(s).name for s, h in master.items() if from_master(h) and signal.getsignal(s) == h
     )
     report["signals"] = {
         name: describe(signal.getsignal(getattr(signal, name)), worker) for name in TABLE_SIGNALS
@@ -91,9 +105,12 @@ def main():
     report["sigchld"] = report["signals"]["SIGCHLD"]
 
     handler = signal.getsignal(signal.SIGUSR1)
-    if report["usr1"] == "deferred":
-        calls = []
-        handler.reopen_logs = lambda: calls.append(1) or []  # counted from here on
+    if report["usr1"] == releases.DEFERRED:
+        calls = []  # reopens, counted from here on
+        if hasattr(handler, "reopen_logs"):  # this package's DeferredReopen
+            handler.reopen_logs = lambda: calls.append(1) or []
+        else:  # a diff of patches/ (tests/test_patches.py): it calls the worker's own handle_usr1
+            worker.handle_usr1 = lambda sig, frame: calls.append(sig)
         # No loop running yet: remembered, never done inside the signal handler...
         os.kill(os.getpid(), signal.SIGUSR1)
         report["calls_without_loop"] = len(calls)

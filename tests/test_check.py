@@ -1,0 +1,560 @@
+"""`python -m uvicorn_usr1_patch check`: never the wrong process, the right verdict for every worker.
+
+Everything runs on real processes: real gunicorn masters from PyPI releases, look-alikes started
+here, a PID namespace for PID reuse. The end-to-end tests rotate the access log the way logrotate's
+create mode does (rename, create an empty file) and hold the report against what the processes
+really do. The logrotate review is in test_check_logrotate.py.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+import pytest
+import stacks
+from check_cli import REPO, assert_one_line_error, run_check, run_json, timed_check
+
+from tools import venvs
+from tools.gunicorn_run import Gunicorn, count_lines, wait_for
+from uvicorn_usr1_patch import check, check_files, check_verdicts, procfs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SYSTEM_PYTHON = "/usr/bin/python3"  # readable by `nobody`, unlike pyenv's under /root (0700)
+
+
+# -- bad input: exit 2, one line, no traceback, within a second -----------------------------------
+def test_no_such_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: its PID names no process now
+    assert_one_line_error(*run_check("--pid", child.pid), needle="no such process")
+
+
+def test_not_a_gunicorn_process():
+    assert_one_line_error(*run_check("--pid", os.getpid()), needle="is not a gunicorn master")
+
+
+def test_garbage_and_missing_pidfile(tmp_path):
+    garbage = tmp_path / "gunicorn.pid"
+    garbage.write_text("not a pid\n")
+    assert_one_line_error(*run_check("--pidfile", garbage), needle="does not hold a pid")
+    assert_one_line_error(*run_check("--pidfile", tmp_path / "missing.pid"), needle="cannot read pidfile")
+
+
+def test_usage_error_is_exit_2():
+    code, out, err = run_check()
+    assert code == 2 and "--pid" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ("²\n", "does not hold a pid"),  # str.isdigit() is True for it
+        ("١\n", "does not hold a pid"),  # int() reads it as 1
+        ("1" * 40, "more than 32 bytes"),
+        ("", "does not hold a pid"),
+        ("0\n", "does not hold a pid"),
+    ],
+    ids=["superscript-two", "arabic-indic-one", "too-long", "empty", "zero"],
+)
+def test_pidfile_must_be_ascii_digits(tmp_path, content, needle):
+    pidfile = tmp_path / "gunicorn.pid"
+    pidfile.write_bytes(content.encode("utf-8"))
+    (result, seconds) = timed_check("--pidfile", pidfile)
+    assert_one_line_error(*result, needle=needle)
+    assert seconds < 1.0
+
+
+def test_pid_option_must_be_ascii_digits():
+    for pid in ("١", "²", "-1", "0"):
+        code, out, err = run_check("--pid", pid)
+        assert code == 2 and out == "" and "Traceback" not in err and "not a pid" in err, (pid, err)
+
+
+def test_hostile_pidfiles_end_within_a_second(tmp_path):
+    """/dev/zero (direct and by symlink) grew the old reader to GBs; a FIFO without writer hung it."""
+    link = tmp_path / "zero.pid"
+    link.symlink_to("/dev/zero")
+    fifo = tmp_path / "fifo.pid"
+    os.mkfifo(str(fifo))
+    for path, needle in (
+        (link, "is a symbolic link"),
+        ("/dev/zero", "not a regular file (a character device)"),
+        (fifo, "not a regular file (a FIFO)"),
+        (tmp_path, "not a regular file (a directory)"),
+    ):
+        (result, seconds) = timed_check("--pidfile", path)
+        assert_one_line_error(*result, needle=needle)
+        assert seconds < 1.0, (path, seconds)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "0", "ten"])
+def test_timeout_must_be_finite_and_positive(value):
+    (result, seconds) = timed_check("--pid", os.getpid(), "--reopen", "--timeout", value)
+    code, out, err = result
+    assert code == 2 and out == "" and "Traceback" not in err and "--timeout" in err, err
+    assert seconds < 1.0
+
+
+# -- the pieces, on plain processes ---------------------------------------------------------------
+def test_rotated_names():
+    assert check_files.original_names("/l/access.log.1") == ["/l/access.log"]
+    assert check_files.original_names("/l/access.log-20240101") == ["/l/access.log"]
+    assert check_files.original_names("/l/access.log-2024-01-01-1704067200") == ["/l/access.log"]
+    assert check_files.original_names("/l/access-20240101.log") == ["/l/access.log"]
+    assert check_files.original_names("/l/access.log") == []
+    assert check_files.original_names("/l/worker-3.log") == []  # not a date: a name of its own
+
+
+def test_what_looks_like_a_log():
+    append = os.O_WRONLY | os.O_APPEND
+    assert check_files.looks_like_log(append, "/x/anything")
+    assert check_files.looks_like_log(os.O_WRONLY, "/x/out")  # `> file` redirection
+    assert check_files.looks_like_log(os.O_RDWR, "/x/app.log")
+    assert not check_files.looks_like_log(os.O_RDWR, "/tmp/wgunicorn-abc")  # gunicorn's heartbeat file
+    assert not check_files.looks_like_log(os.O_RDONLY, "/x/app.log")  # a reader, not a writer
+
+
+def test_verdicts_from_masks():
+    """The masks measured on real workers (see check_verdicts' docstring) -> verdicts."""
+
+    def bits(*names):
+        return sum(procfs.signal_bit(getattr(signal, "SIG" + n)) for n in names)
+
+    env = {"worker_class": None, "versions": {}, "patch_pth": None, "patch_env": None}
+    env.update(site_packages=None, patch_installed_after_start=False)
+
+    def verdict(role, cgt=0, ign=0, **changes):
+        masks = {"SigBlk": 0, "SigIgn": ign, "SigCgt": cgt}
+        found = check_verdicts.usr1_verdict(masks, role, dict(env, **changes))
+        return found["usr1"], found["usr1_ok"], found["note"] is not None
+
+    master = bits("HUP", "INT", "QUIT", "USR1", "USR2", "TERM", "CHLD", "TTIN", "TTOU", "WINCH")
+    assert verdict("master", master) == ("caught", True, False)
+    assert verdict("worker", master) == ("inherited", False, False)  # uvicorn 0.13.1 unpatched
+    assert verdict("worker", bits("INT", "TERM", "TTIN", "TTOU")) == ("default", False, False)  # 0.18.3
+    uvicorn_019 = bits("INT", "QUIT", "USR1", "TERM", "TTIN", "TTOU")  # TTIN/TTOU: the master's
+    assert verdict("worker", uvicorn_019) == ("caught", True, True)
+    assert verdict("worker", uvicorn_019, versions={"uvicorn": "0.18.3"}) == ("caught", True, False)
+    patched = bits("INT", "QUIT", "ABRT", "USR1", "TERM", "TTIN", "TTOU")  # issue 9's worker_signals
+    active = dict(patch_pth="/site/uvicorn_usr1_patch.pth", versions={"uvicorn": "0.54.0"})
+    assert verdict("worker", patched, **active) == ("caught", True, False)
+    assert verdict("worker", patched, versions={"uvicorn": "0.54.0"}) == ("caught", True, True)
+    gunicorn_own = bits("INT", "QUIT", "ABRT", "USR1", "TERM", "TTIN", "TTOU", "WINCH")  # sync, gthread, asgi
+    assert verdict("worker", gunicorn_own) == ("caught", True, False)
+    assert verdict("worker", ign=bits("USR1")) == ("ignored", False, False)
+
+
+def test_stale_fds_of_a_plain_process(tmp_path):
+    """Rename then delete a file a child holds in append mode: rotated, then deleted."""
+    log = tmp_path / "app.log"
+    with open(str(log), "a") as out, open(str(tmp_path / "data"), "w") as data:
+        data.write("x")  # read-only opener below: not a log
+        child = subprocess.Popen(
+            ["sh", "-c", "exec 3<{}; exec sleep 30".format(tmp_path / "data")],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
+    try:
+
+        def files():
+            return {f["path"]: f for f in check_files.log_files(child.pid, set())}
+
+        wait_for(lambda: str(log) in files(), 10, what="the child to hold app.log")
+        assert files()[str(log)]["stale"] is None
+        assert str(tmp_path / "data") not in files()
+
+        os.rename(str(log), str(log) + ".1")
+        log.write_text("")  # logrotate's create
+        rotated = files()[str(log) + ".1"]
+        assert (rotated["stale"], rotated["opened_as"]) == ("rotated", str(log))
+
+        os.unlink(str(log) + ".1")  # compressed and removed
+        (deleted,) = files().values()
+        assert (deleted["stale"], deleted["path"], deleted["opened_as"]) == (
+            "deleted",
+            str(log) + ".1",
+            str(log),
+        )
+    finally:
+        child.kill()
+        child.wait()
+
+
+# -- never signal the wrong process ---------------------------------------------------------------
+def alive(proc):
+    return proc.poll() is None and not procfs.is_zombie(proc.pid)
+
+
+def test_lookalike_survives_reopen(tmp_path):
+    """`exec -a gunicorn-lookalike sleep` writing to a deleted log, its PID in a pidfile: the old check
+    sent it USR1 (and killed it), exit 0. Now: refused, exit 2, still alive."""
+    victim = tmp_path / "victim.log"
+    with open(str(victim), "a") as out:
+        proc = subprocess.Popen(
+            ["bash", "-c", "exec -a gunicorn-lookalike sleep 1000"], stdout=out, stdin=subprocess.DEVNULL
+        )
+    try:
+        wait_for(lambda: procfs.command_line(proc.pid)[:1] == ["gunicorn-lookalike"], 10, what="the exec")
+        victim.unlink()
+        pidfile = tmp_path / "v.pid"
+        pidfile.write_text("{}\n".format(proc.pid))
+        for args in (["--pidfile", pidfile, "--reopen"], ["--pid", proc.pid, "--reopen", "--json"]):
+            assert_one_line_error(*run_check(*args), needle="does not catch SIGUSR1")
+            assert alive(proc)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+LOOKALIKE_WITH_HANDLER = """
+import signal, sys, time
+signal.signal(signal.SIGUSR1, lambda *a: open(sys.argv[1], "a").write("SIGUSR1\\n"))
+signal.signal(signal.SIGUSR2, lambda *a: open(sys.argv[1], "a").write("SIGUSR2\\n"))
+open(sys.argv[1], "a").write("ready\\n")
+deadline = time.monotonic() + 600
+while time.monotonic() < deadline:
+    signal.pause()
+"""
+
+
+def test_lookalike_catching_usr1_without_workers_is_not_signalled(tmp_path):
+    """A process named gunicorn that catches USR1 but has no gunicorn worker gets nothing."""
+    marker = str(tmp_path / "signals")
+    proc = subprocess.Popen(
+        ["bash", "-c", 'exec -a gunicorn "$0" -c "$1" "$2"', sys.executable, LOOKALIKE_WITH_HANDLER, marker]
+    )
+
+    def seen():
+        try:
+            with open(marker) as f:
+                return f.read().split()
+        except FileNotFoundError:
+            return []
+
+    try:
+        wait_for(lambda: "ready" in seen(), 10, what="the look-alike's handlers")
+        with open(str(tmp_path / "x.log"), "a"):
+            pass
+        assert_one_line_error(*run_check("--pid", proc.pid, "--reopen"), needle="has no live gunicorn worker")
+        os.kill(proc.pid, signal.SIGUSR2)  # ours; a USR1 sent before it would be handled first
+        wait_for(lambda: "SIGUSR2" in seen(), 10, what="the marker signal")
+        assert seen() == ["ready", "SIGUSR2"] and alive(proc)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def gunicorn_bin(release):
+    return os.path.join(stacks.venv(release).bin, "gunicorn")
+
+
+@pytest.mark.e2e
+def test_master_without_workers_and_worker_with_child_told_apart(tmp_path):
+    """A real master with zero workers under a wrapper whose command line says gunicorn: the old check
+    called it a worker and told the operator to --reopen the wrapper. A real worker with a child
+    (a fork of itself) was taken for a master."""
+    # 1. zero workers, under `bash -c "... gunicorn ..."`
+    pidfile = str(tmp_path / "zero.pid")
+    wrapper = subprocess.Popen(
+        [
+            "bash",
+            "-c",
+            '"$0" -w 0 -b 127.0.0.1:0 --chdir "$1" --pid "$2" asgi_app:app; echo gunicorn-wrapper-done',
+            gunicorn_bin("uvicorn-0.54.0"),
+            os.path.join(HERE, "apps"),
+            pidfile,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        master = wait_for(lambda: procfs.children(wrapper.pid), 30, what="the master")[0]
+        usr1 = procfs.signal_bit(signal.SIGUSR1)
+        wait_for(lambda: procfs.signal_masks(master)["SigCgt"] & usr1, 30, what="the arbiter's handlers")
+        assert_one_line_error(*run_check("--pid", master, "--reopen"), needle="has no live gunicorn worker")
+        code, out, err = run_check("--pid", wrapper.pid, "--reopen")
+        assert code == 2 and "Traceback" not in err and "worker of master" not in err, err
+        assert alive(wrapper) and procfs.children(wrapper.pid) == [master]
+    finally:
+        for pid in procfs.children(wrapper.pid):
+            os.kill(pid, signal.SIGTERM)
+        wrapper.wait(30)
+
+    # 2. a worker whose child is a fork of itself (same command line, same handlers)
+    g = Gunicorn(
+        stacks.venv("uvicorn-0.54.0"),
+        str(tmp_path / "child"),
+        worker_class="sync",
+        app="wsgi_app:app",
+        extra_args=["-c", os.path.join(HERE, "apps", "conf_worker_child.py")],
+    ).start()
+    grandchildren = []
+    try:
+        worker = g.worker_pids()[0]
+        grandchildren = wait_for(lambda: procfs.children(worker), 10, what="the worker's child")
+        assert procfs.command_line(grandchildren[0]) == procfs.command_line(worker)
+        needle = "is a gunicorn worker of master {}; pass --pid {}".format(g.master_pid, g.master_pid)
+        assert_one_line_error(*run_check("--pid", worker, "--reopen"), needle=needle)
+        code, report = run_json("--pid", g.master_pid)
+        assert code == 0 and report["workers"] == g.worker_pids()
+    finally:
+        # the workers' children outlive them (orphans): list them before stopping gunicorn
+        leftovers = set(grandchildren + [c for w in g.worker_pids() for c in procfs.children(w)])
+        g.stop()
+        for pid in leftovers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("python", ["3.12", "3.8"], ids=["pidfd", "start-time"])
+def test_recycled_pid_never_gets_the_signal(tmp_path, python):
+    """In a fresh PID namespace: verify a real master, stop it, let a decoy take its PID, send.
+
+    The gap between validation and send is forced by calling check_target.verify_master and
+    check_target.send_usr1 separately (tests/pid_reuse.py); no hook in the package. Python 3.12 sends
+    through the pidfd, 3.8 (no os.pidfd_open) re-checks the start time."""
+    interpreter = venvs.python(python)
+    assert interpreter, "no Python {} under pyenv".format(python)
+    venv = stacks.venv("uvicorn-0.54.0")
+    proc = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", interpreter, os.path.join(HERE, "pid_reuse.py")]
+        + [venv.path, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["decoy_pid"] == result["pid"]  # the PID really was recycled
+    assert result["pidfd"] == (python != "3.8")
+    assert result["refusal"] and "no signal sent" in result["refusal"]
+    assert result["after_check"] == ["ready", "SIGUSR2"]  # check's USR1 never arrived
+    assert result["control"] == ["ready", "SIGUSR2", "SIGUSR1", "SIGUSR2"]  # a kill by PID would have
+
+
+# -- real gunicorn: the verdict for every worker type ---------------------------------------------
+# (stack, worker class, app) -> (unpatched USR1 state, its note?, exit) ; patched: caught, no note, 0
+WORKER_TYPES = {
+    "uvicorn-0.13.1": ("uvicorn-0.13.1", None, "asgi_app:app", ("inherited", False, 1)),
+    "uvicorn-0.18.3": ("uvicorn-0.18.3", None, "asgi_app:app", ("default", False, 1)),
+    "uvicorn-0.29.0": ("uvicorn-0.29.0", None, "asgi_app:app", ("caught", True, 0)),
+    "uvicorn-0.54.0": ("uvicorn-0.54.0", None, "asgi_app:app", ("caught", True, 0)),
+    "uvicorn-worker": (
+        "uvicorn-worker-0.4.0",
+        "uvicorn_worker.UvicornWorker",
+        "asgi_app:app",
+        ("caught", True, 0),
+    ),
+    "gunicorn-sync": ("uvicorn-0.54.0", "sync", "wsgi_app:app", ("caught", False, 0)),
+    "gunicorn-gthread": ("uvicorn-0.54.0", "gthread", "wsgi_app:app", ("caught", False, 0)),
+    "gunicorn-asgi": ("uvicorn-worker-0.4.0", "asgi", "asgi_app:asgi3", ("caught", False, 0)),
+}
+
+
+def start(workdir, stack, patched, worker_class=None, app="asgi_app:app", extra_args=()):
+    env = {} if patched else {"UVICORN_USR1_PATCH": "0"}
+    worker_class = worker_class or stacks.STACKS[stack][2]
+    return Gunicorn(
+        stacks.venv(stack), str(workdir), worker_class=worker_class, app=app, env=env, extra_args=extra_args
+    ).start()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
+@pytest.mark.parametrize("worker_type", sorted(WORKER_TYPES))
+def test_verdict_for_every_worker_type(tmp_path, worker_type, patched):
+    stack, worker_class, app, (state, note, status) = WORKER_TYPES[worker_type]
+    gunicorn_own = worker_type.startswith("gunicorn-")  # the patch leaves them alone
+    if patched and not gunicorn_own:
+        state, note, status = "caught", False, 0
+    g = start(tmp_path, stack, patched, worker_class, app)
+    try:
+        code, report = run_json("--pidfile", g.pidfile)
+        workers = [p for p in report["processes"] if p["role"] == "worker"]
+        assert report["workers"] == g.worker_pids() and len(workers) == 2
+        assert [(p["usr1"], p["note"] is not None) for p in workers] == [(state, note)] * 2, workers
+        assert code == status, report["problems"]
+        kind = workers[0]["kind"]
+        if gunicorn_own:
+            assert kind.startswith("gunicorn's own worker ({})".format(worker_class)), kind
+        else:
+            assert kind.endswith("patched" if patched and state == "caught" else "unpatched"), kind
+        code, text, _ = run_check("--pid", g.master_pid)
+        assert code == status
+        assert text.splitlines()[-2].startswith("verdict: " + ("OK" if status == 0 else "PROBLEM"))
+        if note:
+            assert "note: reopens inside the signal handler" in text
+    finally:
+        g.stop()
+
+
+def rotate(g):
+    """logrotate's create mode: rename, then an empty file under the old name."""
+    os.rename(g.access_log, g.access_log + ".1")
+    open(g.access_log, "w").close()
+
+
+def stale_by_pid(report):
+    return {
+        p["pid"]: sorted((f["path"], f["stale"], f["opened_as"]) for f in p["files"] if f["stale"])
+        for p in report["processes"]
+    }
+
+
+# the stacks -> what `check` must call a worker's USR1 action there, unpatched
+RELEASES = {
+    # USR1 reaches the master's inherited Python handler: caught, yet the worker never reopens
+    "uvicorn-0.13.1": "inherited",
+    # gunicorn's handlers reset to SIG_DFL: USR1 kills the worker
+    "uvicorn-0.18.3": "default",
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
+@pytest.mark.parametrize("release", sorted(RELEASES))
+def test_check_and_reopen(tmp_path, release, patched):
+    unpatched_state = RELEASES[release]
+    g = start(tmp_path, release, patched)
+    try:
+        workers = g.worker_pids()
+        g.requests(2, "first")
+
+        rotate(g)
+        expected = [(g.access_log + ".1", "rotated", g.access_log)]
+        code, report = run_json("--pidfile", g.pidfile)
+        assert code == 1
+        assert stale_by_pid(report) == {pid: expected for pid in [g.master_pid] + workers}
+        code, text, _ = run_check("--pid", g.master_pid)
+        assert code == 1
+        assert "access.log.1 STALE(rotated from access.log)" in text
+        assert text.strip().splitlines()[-2].startswith("verdict: PROBLEM: 3 of 3 processes")
+        # looking disturbed nothing
+        assert g.worker_pids() == workers
+        assert "Handling signal: usr1" not in open(g.error_log).read()
+
+        code, result = run_json("--pid", g.master_pid, "--reopen", "--timeout", 2)
+        render_text = check.render_reopen(result)
+        after = stale_by_pid(result["after"])
+        g.requests(3, "after")
+        in_new = count_lines(g.access_log, "after")
+        if patched:
+            assert (code, result["cleared"], result["workers_gone"]) == (0, True, [])
+            assert result["after"]["workers"] == workers
+            assert in_new == 3  # and the next lines really land in the new file
+        elif unpatched_state == "inherited":
+            # the control: USR1 reaches the workers, they keep writing to the rotated file
+            assert (code, result["cleared"], result["workers_gone"]) == (1, False, [])
+            assert after == dict([(g.master_pid, [])] + [(w, expected) for w in workers])
+            assert in_new == 0 and count_lines(g.access_log + ".1", "after") == 3
+            os.unlink(g.access_log + ".1")  # compressed and removed: the lines go nowhere now
+            code, report = run_json("--pid", g.master_pid)
+            gone = [(g.access_log + ".1", "deleted", g.access_log)]
+            assert code == 1 and stale_by_pid(report) == dict(
+                [(g.master_pid, [])] + [(w, gone) for w in workers]
+            )
+            assert "access.log.1 STALE(deleted; was access.log)" in check.render(report)
+        else:
+            # the control: USR1 kills the workers; respawned ones write to the new file
+            assert (code, result["workers_gone"]) == (1, workers)
+            assert not result["after"]["ok"]  # the respawned workers die of the next USR1 too
+            assert not set(result["after"]["workers"]) & set(workers)
+            assert in_new == 3
+            respawned = g.worker_pids()
+            code, text, _ = run_check("--pid", g.master_pid, "--reopen")
+            assert "reopen: FAILED: workers {}, {} died on USR1".format(*workers) in render_text
+            assert [p["usr1"] for p in result["after"]["processes"]] == ["caught", "default", "default"]
+            # nothing stale now: --reopen does not signal, yet says the workers would die (exit 1)
+            assert code == 1 and "reopen: nothing stale, so no USR1 was sent" in text
+            assert "USR1 will KILL them" in text and g.worker_pids() == respawned
+    finally:
+        g.stop()
+
+
+@pytest.mark.e2e
+def test_non_utf8_log_name_and_pidfile_warning(tmp_path):
+    """A log file whose name is not UTF-8 (it crashed the text output), and one the terminal cannot
+    show: reported, escaped, no crash."""
+    odd = os.path.join(str(tmp_path).encode(), b"acc\xff\xc3\xa9ss.log")  # \xff, then an e-acute
+    g = Gunicorn(stacks.venv("uvicorn-0.54.0"), str(tmp_path))
+    g.access_log = os.fsdecode(odd)
+    g.start()
+    try:
+        os.chmod(g.pidfile, 0o666)  # anyone may aim it now
+        code, out, err = run_check("--pidfile", g.pidfile)
+        assert code == 0 and "Traceback" not in err, err
+        assert "acc\\xff\u00e9ss.log" in out
+        assert "WARNING: pidfile {} is writable by everyone".format(g.pidfile) in out
+        os.environ["PYTHONIOENCODING"] = "ascii"  # LANG=C on an old Python
+        try:
+            code, out, err = run_check("--pidfile", g.pidfile)
+        finally:
+            del os.environ["PYTHONIOENCODING"]
+        assert code == 0 and "Traceback" not in err and "acc\\xff\\xe9ss.log" in out, err
+        code, report = run_json("--pid", g.master_pid)
+        paths = [f["path"] for p in report["processes"] for f in p["files"]]
+        assert os.path.join(str(tmp_path), "acc\\xff\u00e9ss.log") in paths
+    finally:
+        g.stop()
+
+
+@pytest.mark.e2e
+def test_permission_denied_is_one_line(tmp_path):
+    g = start(tmp_path, "uvicorn-0.18.3", patched=True)
+    try:
+        assert os.geteuid() == 0, "the permission case needs root to drop to `nobody`"
+        assert os.path.exists(SYSTEM_PYTHON) and shutil.which("setpriv")
+        # a copy `nobody` can read (the checkout may sit under /root), run as nobody
+        copy = tempfile.mkdtemp()
+        try:
+            os.chmod(copy, 0o755)
+            shutil.copytree(
+                os.path.join(REPO, "uvicorn_usr1_patch"), os.path.join(copy, "uvicorn_usr1_patch")
+            )
+            as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+            proc = subprocess.run(
+                as_nobody + [SYSTEM_PYTHON, "-m", "uvicorn_usr1_patch", "check", "--pid", str(g.master_pid)],
+                env={"PYTHONPATH": copy, "PATH": os.environ["PATH"]},
+                cwd=copy,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                universal_newlines=True,
+                timeout=60,
+            )
+        finally:
+            shutil.rmtree(copy)
+        assert_one_line_error(proc.returncode, proc.stdout, proc.stderr, needle="permission denied")
+    finally:
+        g.stop()
+
+
+@pytest.mark.e2e
+def test_environment_of_python_m_gunicorn_found_on_path(tmp_path):
+    """`python -m gunicorn` typed in a shell: argv[0] is a bare "python"; the site-packages read is
+    that of the first `python` on gunicorn's PATH (the venv's), not of every PATH entry."""
+    venv = stacks.venv("uvicorn-0.54.0")
+    pidfile = str(tmp_path / "g.pid")
+    env = dict(os.environ, PATH="{}:/usr/bin:/bin".format(venv.bin))  # /usr/bin has a python3 too
+    env.pop("PYTHONPATH", None)
+    cmd = ["python", "-m", "gunicorn", "-w", "1", "-b", "127.0.0.1:0", "--pid", pidfile]
+    cmd += ["--chdir", os.path.join(HERE, "apps"), "-k", "uvicorn.workers.UvicornWorker", "asgi_app:app"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(pidfile), 30, what="gunicorn's pidfile")
+        assert procfs.command_line(proc.pid)[0] == "python"
+        found = check_verdicts.environment(proc.pid)
+        assert found["site_packages"] == venv.site_packages()
+        assert found["versions"]["uvicorn"] == "0.54.0" and found["versions"]["gunicorn"] == "23.0.0"
+        assert found["patch_pth"] and found["worker_class"] == "uvicorn.workers.UvicornWorker"
+    finally:
+        proc.terminate()
+        proc.wait(30)

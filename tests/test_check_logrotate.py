@@ -1,0 +1,260 @@
+"""`check`'s logrotate review, against a real gunicorn whose workers run as `nobody`.
+
+Every config a test writes first goes through the real `logrotate -d` (debug: nothing is rotated
+or run), so the review is held to configs logrotate itself accepts.
+"""
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+from check_cli import run_check, run_json
+
+from tools import venvs
+from tools.gunicorn_run import Gunicorn
+from uvicorn_usr1_patch import check, check_logrotate, check_target, procfs
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # readable by `nobody`, unlike pyenv's under /root (0700)
+NOBODY_VENVS = "/var/tmp/uvicorn-usr1-patch-venvs"
+
+
+def nobody_venv():
+    """gunicorn 23 + uvicorn 0.29.0 (+ this package) on Debian's python3, outside /root (0700), so
+    that workers running as `nobody` can import what they need after gunicorn drops to that user."""
+    assert os.path.exists(SYSTEM_PYTHON), "Debian's python3 is needed for workers running as nobody"
+    path = os.path.join(NOBODY_VENVS, "debian-python3-gunicorn23.0.0-uvicorn0.29.0")
+    os.makedirs(NOBODY_VENVS, exist_ok=True)
+    os.chmod(NOBODY_VENVS, 0o755)
+    venv = venvs.Venv(path)
+    with venvs._locked(path):
+        if not os.path.exists(os.path.join(path, ".complete")):
+            shutil.rmtree(path, ignore_errors=True)
+            subprocess.check_output(
+                [venvs.uv(), "venv", "-q", "-p", SYSTEM_PYTHON, path], stderr=subprocess.STDOUT
+            )
+            subprocess.check_output(
+                [venvs.uv(), "pip", "install", "-q", "--python", venv.python]
+                + ["gunicorn==23.0.0", "uvicorn==0.29.0", venvs.wheel()],
+                stderr=subprocess.STDOUT,
+            )
+            open(os.path.join(path, ".complete"), "w").close()
+    return venv
+
+
+@pytest.fixture(scope="module")
+def server_as_nobody():
+    """gunicorn as root with --user nobody --group nogroup, logs in a directory root owns (0755)."""
+    workdir = tempfile.mkdtemp(prefix="check-logrotate-")
+    os.chmod(workdir, 0o755)
+    nobody = pwd.getpwnam("nobody")
+    g = Gunicorn(nobody_venv(), workdir, extra_args=["--user", "nobody", "--group", "nogroup"])
+    open(g.app_log, "w").close()  # the workers open it as nobody
+    os.chown(g.app_log, nobody.pw_uid, nobody.pw_gid)
+    g.start()
+    assert [procfs.user_ids(w)[1] for w in g.worker_pids()] == [nobody.pw_uid] * 2
+    yield g
+    g.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def logrotate_accepts(conf, workdir):
+    """The real logrotate parses `conf` without an error (-d: nothing is rotated or run)."""
+    proc = subprocess.run(
+        ["logrotate", "-d", "-s", os.path.join(workdir, "state-d"), conf],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0 and "error" not in proc.stdout.lower(), proc.stdout
+
+
+def write_conf(g, name, body):
+    conf = os.path.join(g.workdir, name)
+    with open(conf, "w") as f:
+        f.write(
+            body.format(
+                access=g.access_log, app=g.app_log, error=g.error_log, pidfile=g.pidfile, dir=g.workdir
+            )
+        )
+    os.chmod(conf, 0o644)  # logrotate refuses group- or world-writable configs
+    logrotate_accepts(conf, g.workdir)
+    return conf
+
+
+# the report's stanza (BACKGROUND.md), pointed at this server's access log
+REPORT_STANZA = """{access} {{
+    create
+    size 1M
+    rotate 20
+    compress
+    nodelaycompress
+    dateext
+    dateformat -%Y-%m-%d-%s
+    missingok
+    notifempty
+    postrotate
+        killall -s USR1 gunicorn
+    endscript
+}}
+"""
+GOOD = """# comments, a glob, an include and shell braces in the script: all of logrotate's syntax
+compress
+include {dir}/logrotate.d
+"""
+GOOD_INCLUDED = """{dir}/access.log
+{dir}/app.l?g
+{{
+    # create fits gunicorn's --user nobody --group nogroup
+    create 0640 nobody nogroup
+    delaycompress
+    sharedscripts
+    missingok
+    postrotate
+        PIDFILE={pidfile}
+        if [ -s "${{PIDFILE}}" ]; then {{ kill -USR1 "$(cat {pidfile})"; }}; fi
+    endscript
+}}
+"""
+PROBLEMS = {
+    # gunicorn chowns its log files to --user at start, so the bare `create` keeps them nobody-owned
+    "report": (REPORT_STANZA, ["compress-without-delaycompress", "signal-by-name"]),
+    "copytruncate": ("{access} {{\n    copytruncate\n    compress\n}}\n", ["copytruncate"]),
+    "create-root": (
+        "{access} {{\n    create 0600 root root\n    postrotate\n        kill -USR1 $(cat {pidfile})\n"
+        "    endscript\n}}\n",
+        ["create"],
+    ),
+    "nocreate": (
+        "{access} {{\n    postrotate\n        kill -USR1 `cat {pidfile}`\n    endscript\n}}\n",
+        ["create"],
+    ),
+    "other-pidfile": (
+        "{access} {{\n    create 0640 nobody nogroup\n    postrotate\n"
+        "        kill -USR1 $(cat {dir}/other.pid)\n"
+        "    endscript\n}}\n",
+        ["signal-other-process"],
+    ),
+    "pkill": (
+        "{access} {{\n    create 0640 nobody nogroup\n    postrotate\n        pkill -USR1 -f gunicorn\n"
+        "    endscript\n}}\n",
+        ["signal-by-name"],
+    ),
+    "no-signal": ("{access} {{\n    create 0640 nobody nogroup\n}}\n", ["no-signal"]),
+    "no-sharedscripts": (
+        "{access} {app} {{\n    create 0640 nobody nogroup\n    postrotate\n"
+        '        [ -s {pidfile} ] && kill -s USR1 "$(cat {pidfile})"\n    endscript\n}}\n',
+        ["no-sharedscripts"],
+    ),
+}
+FIXES = {
+    "create": "`create 0640 nobody nogroup`",
+    "compress-without-delaycompress": "add `delaycompress` (and drop `nodelaycompress`)",
+    "signal-by-name": "kill -USR1 $(cat {pidfile})",
+    "copytruncate": "remove copytruncate",
+    "signal-other-process": "kill -USR1 $(cat {pidfile})",
+    "no-signal": "add postrotate `kill -USR1 $(cat {pidfile})` endscript",
+    "no-sharedscripts": "add `sharedscripts`",
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", sorted(PROBLEMS))
+def test_logrotate_review_names_each_problem(server_as_nobody, name):
+    g = server_as_nobody
+    body, expected = PROBLEMS[name]
+    with open(os.path.join(g.workdir, "other.pid"), "w") as f:
+        f.write("{}\n".format(os.getpid()))  # someone else's pidfile
+    conf = write_conf(g, "{}.conf".format(name), body)
+    code, report = run_json("--pidfile", g.pidfile, "--logrotate", conf)
+    findings = report["logrotate"]["findings"]
+    assert sorted(f["problem"] for f in findings) == sorted(expected), findings
+    assert code == 1
+    for f in findings:
+        assert FIXES[f["problem"]].format(pidfile=g.pidfile) in f["fix"], f
+    code, text, _ = run_check("--pidfile", g.pidfile, "--logrotate", conf)
+    assert code == 1
+    for problem in expected:
+        assert "PROBLEM {} ({}:".format(problem, conf) in text
+    if name == "create-root":
+        assert "access.log as root:root 0600: the workers (nobody:nogroup) cannot open it" in text
+
+
+@pytest.mark.e2e
+def test_logrotate_review_good_config(server_as_nobody):
+    g = server_as_nobody
+    os.makedirs(os.path.join(g.workdir, "logrotate.d"), exist_ok=True)
+    os.chmod(os.path.join(g.workdir, "logrotate.d"), 0o755)
+    write_conf(g, "logrotate.d/gunicorn", GOOD_INCLUDED)
+    # a taboo extension: logrotate skips it, and so must the review (it would be a finding)
+    write_conf(g, "logrotate.d/gunicorn.dpkg-old", "{access} {{\n    copytruncate\n}}\n")
+    conf = write_conf(g, "good.conf", GOOD)
+    code, report = run_json("--pidfile", g.pidfile, "--logrotate", conf)
+    assert report["logrotate"]["findings"] == []
+    (stanza,) = report["logrotate"]["stanzas"]
+    assert stanza["logs"] == [g.access_log, g.app_log]
+    assert stanza["where"] == os.path.join(g.workdir, "logrotate.d/gunicorn") + ":1"
+    assert code == 0, report["problems"]
+    code, text, _ = run_check("--pidfile", g.pidfile, "--logrotate", conf)
+    assert (
+        code == 0 and text.splitlines()[-1] == "logrotate: OK: nothing in it loses lines or breaks the reopen"
+    )
+
+
+def test_logrotate_parser_syntax(tmp_path):
+    conf = tmp_path / "syntax.conf"
+    conf.write_text(
+        '# a comment\n  # an indented comment\ncompress\nmissingok\n"/srv/my app/*.log" /srv/b.log {\n'
+        "    postrotate\n        for p in 1; do { echo }; done\n        x() { :; }\n    endscript\n"
+        "    nocompress\n}\n/srv/c.log\n{\n    rotate=5\n    create 0640 nobody nogroup\n}\n"
+    )
+    os.chmod(str(tmp_path), 0o755)
+    logrotate_accepts(str(conf), str(tmp_path))
+    first, second = check_logrotate.parse(str(conf))
+    assert first.patterns == ["/srv/my app/*.log", "/srv/b.log"] and first.get("compress") is False
+    assert "x() { :; }" in first.scripts["postrotate"][0]
+    assert second.patterns == ["/srv/c.log"] and second.get("compress") is True
+    assert second.get("create") == ["0640", "nobody", "nogroup"] and second.get("rotate") == ["5"]
+    assert check_logrotate.matches("/srv/my app/*.log", "/srv/my app/access.log")
+    assert not check_logrotate.matches("/srv/*.log", "/srv/sub/access.log")  # `*` stays in a component
+    (tmp_path / "broken.conf").write_text("/srv/a.log {\n    postrotate\n        kill -USR1 1\n}\n")
+    with pytest.raises(check_target.CheckError, match="has no endscript"):
+        check_logrotate.parse(str(tmp_path / "broken.conf"))
+
+
+def test_signals_in_scripts():
+    assert check_logrotate.signals("killall -s USR1 gunicorn") == [("killall", "gunicorn")]
+    assert check_logrotate.signals("/usr/bin/pkill -USR1 -f 'gunicorn: master'") == [
+        ("pkill", "gunicorn: master")
+    ]
+    assert check_logrotate.signals('[ -s /run/g.pid ] && kill -USR1 "$(cat /run/g.pid)"') == [
+        ("kill", "/run/g.pid")
+    ]
+    assert check_logrotate.signals("kill -s SIGUSR1 `cat /run/g.pid`") == [("kill", "/run/g.pid")]
+    assert check_logrotate.signals("P=$(cat /run/g.pid) && kill -USR1 $P") == [("kill", "/run/g.pid")]
+    assert check_logrotate.signals("kill -HUP $(cat /run/g.pid)") == []
+    assert check_logrotate.signals("systemctl kill -s USR1 app.service") == [("systemctl", "app.service")]
+    assert check_logrotate.signals("systemctl kill --kill-whom=main -s USR1 app.service") == []
+
+
+@pytest.mark.e2e
+def test_logrotate_review_without_option_reads_the_system_config(server_as_nobody, monkeypatch):
+    """Without --logrotate: logrotate's own entry point and what it includes (here a copy under the
+    test's directory standing in for /etc/logrotate.conf, which the test must not touch)."""
+    g = server_as_nobody
+    os.makedirs(os.path.join(g.workdir, "system.d"), exist_ok=True)
+    write_conf(g, "system.d/other", "/var/log/not-this-server.log {{\n    missingok\n    copytruncate\n}}\n")
+    write_conf(g, "system.d/gunicorn", PROBLEMS["pkill"][0])
+    conf = write_conf(g, "system.conf", "weekly\ninclude {dir}/system.d\n")
+    monkeypatch.setattr(check, "SYSTEM_LOGROTATE", conf)
+    args = check.parse_args(["--pidfile", g.pidfile])
+    report, status = check.run(args)
+    assert [f["problem"] for f in report["logrotate"]["findings"]] == ["signal-by-name"]
+    assert status == 1
+    with open(conf, "a") as f:
+        f.write("/a.log {\n")  # a broken system config: not reviewed, check itself still works
+    report, status = check.run(args)
+    assert report["logrotate"]["error"] and status == 0

@@ -1,0 +1,429 @@
+"""python -m uvicorn_usr1_patch check --pid MASTER_PID | --pidfile PATH [--logrotate CONF] [--json]
+                                   [--reopen] [--timeout S]
+
+Read-only diagnosis of a running gunicorn: for the master and each worker, which log files it holds
+open, whether any of them is stale (renamed or deleted by logrotate: the process writes where nobody
+reads), what SIGUSR1 does to it, and what the logrotate configuration that rotates those files will
+do (CONF, or the stanzas of /etc/logrotate.conf and what it includes that match the open logs).
+Everything comes from /proc and the config files; nothing is written to, signalled or traced, except
+that --reopen sends one SIGUSR1 to the verified master (check_target.py) and then verifies.
+
+Exit status: 0 nothing stale, every process reopens on USR1 and the logrotate configuration is
+sound; 1 something stale, a process that will not reopen (or dies) on USR1, a logrotate setting
+that loses lines or breaks the reopen, or --reopen did not clear everything; 2 bad input, or a
+target that is not a verified gunicorn master (one line, on stderr).
+
+Python 3.6+, stdlib only; never imported at interpreter start-up.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+from uvicorn_usr1_patch import check_files, check_logrotate, check_target, check_verdicts, procfs
+from uvicorn_usr1_patch.check_target import CheckError
+
+SYSTEM_LOGROTATE = "/etc/logrotate.conf"
+PIDFILE_FLAGS = ("-p", "--pid")
+
+
+# -- one look at the whole deployment -------------------------------------------------------------
+def _files(pid, known):
+    try:
+        return check_files.log_files(pid, known)
+    except PermissionError:
+        raise CheckError(
+            "permission denied reading /proc/{}/fd: run check as gunicorn's user or root".format(pid)
+        ) from None
+
+
+def inspect(master, env):
+    """A report dict for the verified `master` (check_target.Master) and its current workers."""
+    workers = check_target.workers_of(check_target.Process(master.pid))
+    known = check_files.configured_logs(master.pid)
+    processes = []
+    for pid in [master.pid] + workers:
+        role = "master" if pid == master.pid else "worker"
+        try:
+            files = _files(pid, known)
+            masks = procfs.signal_masks(pid)
+            uid = procfs.user_ids(pid)[1]
+        except OSError:
+            if role == "master":
+                raise CheckError("master {} exited".format(pid)) from None
+            continue  # a worker that exited while we looked
+        known.update(f["path"] for f in files if not f["stale"])
+        process = {"pid": pid, "role": role, "uid": uid, "files": files}
+        process.update(check_verdicts.usr1_verdict(masks, role, env))
+        process["masks"] = {k: "{:016x}".format(v) for k, v in sorted(masks.items())}
+        processes.append(process)
+    return summarize(master.pid, processes)
+
+
+def summarize(master, processes):
+    stale = [p for p in processes if any(f["stale"] for f in p["files"])]
+    problems = []
+    if stale:
+        problems.append(
+            "{} of {} processes write to rotated/deleted files ({})".format(
+                len(stale), len(processes), ", ".join(str(p["pid"]) for p in stale)
+            )
+        )
+    by_state = {}
+    for p in processes:
+        if not p["usr1_ok"]:
+            by_state.setdefault(p["usr1"], []).append(str(p["pid"]))
+    advice = {
+        "inherited": "USR1 will NOT reopen their logs",
+        "default": "USR1 will KILL them",
+        "ignored": "USR1 is ignored",
+    }
+    for state, pids in sorted(by_state.items()):
+        problems.append("{} ({}): {}".format(advice[state], state, ", ".join(pids)))
+    workers = [p["pid"] for p in processes if p["role"] == "worker"]
+    if not workers:
+        problems.append("no workers found")
+    return {
+        "master": master,
+        "workers": workers,
+        "processes": processes,
+        "stale": sum(1 for p in processes for f in p["files"] if f["stale"]),
+        "problems": problems,
+        "ok": not problems,
+    }
+
+
+# -- the logrotate configuration ------------------------------------------------------------------
+def _master_pidfiles(pid, given):
+    found = set()
+    if given:
+        found.add(os.path.realpath(given))
+    try:
+        argv, cwd = procfs.command_line(pid), procfs.cwd(pid)
+    except OSError:
+        return found
+    for i, arg in enumerate(argv):
+        value = None
+        if arg in PIDFILE_FLAGS and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--pid="):
+            value = arg[len("--pid=") :]
+        if value:
+            found.add(os.path.realpath(os.path.join(cwd, value)))
+    return found
+
+
+def review_logrotate(master, report, config, pidfile):
+    """{'configs', 'stanzas', 'findings'} for the logrotate stanzas rotating the server's logs."""
+    logs = set()
+    for p in report["processes"]:
+        for f in p["files"]:
+            logs.add(f["opened_as"] if f["stale"] else f["path"])
+    configs = [config] if config else [SYSTEM_LOGROTATE]
+    try:
+        # logrotate's own entry point: /etc/logrotate.conf includes /etc/logrotate.d
+        stanzas = check_logrotate.parse(configs[0]) if config or os.path.exists(SYSTEM_LOGROTATE) else []
+    except CheckError as err:
+        if config:
+            raise  # the config the operator asked about: bad input
+        return {"configs": configs, "stanzas": [], "findings": [], "error": str(err)}
+    matched = check_logrotate.stanzas_for(stanzas, sorted(logs))
+    workers = [p for p in report["processes"] if p["role"] == "worker"]
+    try:
+        ids = procfs.user_ids(workers[0]["pid"]) if workers else None
+    except OSError:
+        ids = None
+    pidfiles = _master_pidfiles(master.pid, pidfile)
+    server = {
+        "master": master.pid,
+        "pidfiles": pidfiles,
+        "pidfile": os.path.abspath(pidfile) if pidfile else (sorted(pidfiles)[0] if pidfiles else None),
+        "master_uid": master.uid,
+        "worker_uid": ids[1] if ids else None,
+        "worker_gids": [ids[3]] + ids[4] if ids else [],
+        "root": procfs.in_root(master.pid, ""),
+    }
+    findings = check_logrotate.review(stanzas, sorted(logs), server)
+    if config and not matched:
+        findings.append(
+            {
+                "problem": "no-stanza",
+                "stanza": None,
+                "where": config,
+                "logs": sorted(logs),
+                "text": "no stanza of {} rotates the server's logs".format(config),
+                "fix": "add a stanza for {}".format(" ".join(sorted(logs))),
+            }
+        )
+    return {
+        "configs": configs,
+        "stanzas": [{"patterns": s.patterns, "where": s.where, "logs": mine} for s, mine in matched],
+        "findings": findings,
+        "error": None,
+    }
+
+
+# -- --reopen: signal the master, then verify -----------------------------------------------------
+def reopen(master, env, before, timeout, interval=0.1):
+    """Send USR1 to the verified master only, once; poll until the reopen is over or `timeout` s.
+
+    Over means: nothing stale, every worker whose USR1 action is "default" has died (else a quick
+    first look, before the signal reached them, would pass), as many workers run as before, and
+    the respawned ones have installed their own signal handlers.
+    Nothing stale to begin with: no signal is sent at all.
+    """
+    result = {"before": before, "usr1_sent_to": None, "timeout": timeout, "seconds": 0.0}
+    if before["stale"] == 0:
+        result.update(after=before, cleared=True, workers_gone=[], ok=before["ok"])
+        return result
+    doomed = set(p["pid"] for p in before["processes"] if p["role"] == "worker" and p["usr1"] == "default")
+    # a worker forked a moment ago has not run init_signals yet: it shows the master's handlers
+    booting_looks = "inherited" not in set(p["usr1"] for p in before["processes"])
+    sent_at = time.monotonic()
+    check_target.send_usr1(master)
+    deadline = sent_at + timeout
+    while True:
+        after = inspect(master, env)
+        done = (
+            after["stale"] == 0
+            and not doomed & set(after["workers"])
+            and len(after["workers"]) >= len(before["workers"])
+            and not (booting_looks and any(p["usr1"] == "inherited" for p in after["processes"]))
+        )
+        if done or time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    gone = sorted(set(before["workers"]) - set(after["workers"]))
+    cleared = after["stale"] == 0
+    result.update(
+        after=after,
+        usr1_sent_to=master.pid,
+        seconds=round(time.monotonic() - sent_at, 2),
+        cleared=cleared,
+        workers_gone=gone,
+        ok=cleared and not gone and after["ok"],
+    )
+    return result
+
+
+# -- output ---------------------------------------------------------------------------------------
+def _common_dir(report):
+    paths = [f["opened_as"] for p in report["processes"] for f in p["files"]]
+    paths += [f["path"] for p in report["processes"] for f in p["files"]]
+    if not paths:
+        return ""
+    common = os.path.commonpath([os.path.dirname(path) for path in paths])
+    return "" if common == "/" else common
+
+
+def _file_text(f, base):
+    def short(path):
+        return procfs.escape(os.path.relpath(path, base) if base else path)
+
+    if not f["stale"]:
+        return short(f["path"])
+    if f["stale"] == "rotated":
+        return "{} STALE(rotated from {})".format(short(f["path"]), short(f["opened_as"]))
+    if f["stale"] == "deleted":
+        if f["opened_as"] != f["path"]:
+            return "{} STALE(deleted; was {})".format(short(f["path"]), short(f["opened_as"]))
+        return "{} STALE(deleted)".format(short(f["path"]))
+    return "{} STALE(name now another file)".format(short(f["path"]))
+
+
+def render(report):
+    base = _common_dir(report)
+    lines = [
+        "gunicorn master {}, {} workers{}".format(
+            report["master"],
+            len(report["workers"]),
+            "; log files under " + procfs.escape(base) + "/" if base else "",
+        )
+    ]
+    for p in report["processes"]:
+        names = []
+        for f in p["files"]:  # stdout and stderr often share a file: list it once
+            text = _file_text(f, base)
+            if text not in names:
+                names.append(text)
+        lines.append(
+            "  {:<6} {:>7}  USR1={:<9}  {}".format(
+                p["role"], p["pid"], p["usr1"], ", ".join(names) or "(no log files open)"
+            )
+        )
+    explained = set()
+    for p in report["processes"]:
+        if p["role"] == "worker" and p["kind"] not in explained:
+            explained.add(p["kind"])
+            lines.append("  {}: {}".format(p["kind"], p["meaning"]))
+            if p["note"]:
+                lines.append("    note: " + p["note"])
+    for warning in report.get("warnings", []):
+        lines.append("  WARNING: " + procfs.escape(warning))
+    if report["ok"]:
+        lines.append("verdict: OK: nothing stale; every process reopens its logs on USR1")
+    else:
+        lines.append("verdict: PROBLEM: " + "; ".join(report["problems"]))
+    return "\n".join(lines)
+
+
+def render_logrotate(review):
+    lines = []
+    if review["error"]:
+        return "logrotate: not reviewed: " + procfs.escape(review["error"])
+    if not review["stanzas"] and not review["findings"]:
+        return "logrotate: no stanza in {} rotates the server's logs".format(", ".join(review["configs"]))
+    for stanza in review["stanzas"]:
+        lines.append(
+            "logrotate: {} ({}) rotates {}".format(
+                procfs.escape(" ".join(stanza["patterns"])),
+                procfs.escape(stanza["where"]),
+                procfs.escape(", ".join(stanza["logs"])),
+            )
+        )
+    for f in review["findings"]:
+        lines.append(
+            "  PROBLEM {} ({}): {}".format(f["problem"], procfs.escape(f["where"]), procfs.escape(f["text"]))
+        )
+        lines.append("    fix: " + procfs.escape(f["fix"]))
+    if not review["findings"]:
+        lines.append("logrotate: OK: nothing in it loses lines or breaks the reopen")
+    return "\n".join(lines)
+
+
+def render_reopen(result):
+    if result["usr1_sent_to"] is None:
+        return render(result["before"]) + "\nreopen: nothing stale, so no USR1 was sent"
+    lines = ["before:", render(result["before"]), ""]
+    lines.append(
+        "sent SIGUSR1 to master {}; waited {:.2f}s (limit {}s)".format(
+            result["usr1_sent_to"], result["seconds"], result["timeout"]
+        )
+    )
+    lines += ["after:", render(result["after"]), ""]
+    if result["workers_gone"]:
+        lines.append(
+            "reopen: FAILED: workers {} died on USR1 (now running: {})".format(
+                ", ".join(str(p) for p in result["workers_gone"]),
+                ", ".join(str(p) for p in result["after"]["workers"]) or "none",
+            )
+        )
+    elif not result["cleared"]:
+        lines.append("reopen: FAILED: {} log fds still stale after USR1".format(result["after"]["stale"]))
+    elif not result["after"]["ok"]:
+        lines.append(
+            "reopen: FAILED: every stale log file was reopened, but: "
+            + "; ".join(result["after"]["problems"])
+        )
+    else:
+        lines.append("reopen: OK: every stale log file was reopened, no worker died")
+    return "\n".join(lines)
+
+
+def _escaped(value):
+    """`value` with every string made printable (file names may hold any bytes)."""
+    if isinstance(value, str):
+        return procfs.escape(value)
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_escaped(v) for v in value]
+    return value
+
+
+# -- the command line -----------------------------------------------------------------------------
+def _pid(text):
+    if not text or any(c not in "0123456789" for c in text) or int(text) <= 0:
+        raise argparse.ArgumentTypeError("not a pid (ASCII digits): {!r}".format(text))
+    return int(text)
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError("must be a finite number of seconds above 0: {!r}".format(text))
+    return value
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m uvicorn_usr1_patch check",
+        description="Which gunicorn processes write to rotated log files, what USR1 does to them, "
+        "and what the logrotate configuration rotating them will do.",
+    )
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--pid", type=_pid, help="the gunicorn master's PID")
+    target.add_argument("--pidfile", help="gunicorn's --pid file")
+    parser.add_argument(
+        "--logrotate",
+        metavar="CONF",
+        help="the logrotate config to review (default: the stanzas of {} that match)".format(
+            SYSTEM_LOGROTATE
+        ),
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--reopen", action="store_true", help="send USR1 to the master, then verify the stale files are gone"
+    )
+    parser.add_argument(
+        "--timeout", type=_seconds, default=10.0, help="--reopen: seconds to wait for the reopen (10)"
+    )
+    return parser.parse_args(argv)
+
+
+def run(args):
+    """(report, exit status) for parsed arguments; CheckError for bad input or an unverified target."""
+    warnings = []
+    if args.pid is not None:
+        pid = args.pid
+    else:
+        pid, pidfile_stat = check_target.read_pidfile(args.pidfile)
+    master = check_target.verify_master(pid)
+    try:
+        if args.pidfile:
+            warnings = check_target.pidfile_warnings(args.pidfile, pidfile_stat, master.uid, master.gid)
+        env = check_verdicts.environment(master.pid)
+        report = inspect(master, env)
+        report["warnings"] = warnings
+        report["environment"] = env
+        rotation = review_logrotate(master, report, args.logrotate, args.pidfile)
+        if args.reopen:
+            report = reopen(master, env, report, args.timeout)
+        report["logrotate"] = rotation
+        ok = report["ok"] and not rotation["findings"]
+    finally:
+        master.close()
+    return report, 0 if ok else 1
+
+
+def _print(text, file):
+    """print(), falling back to \\x escapes when the terminal's encoding cannot show a name (LANG=C)."""
+    try:
+        print(text, file=file)
+    except UnicodeEncodeError:
+        print(text.encode("ascii", "backslashreplace").decode("ascii"), file=file)
+
+
+def main(argv):
+    try:
+        args = parse_args(argv)
+    except SystemExit as exit:  # argparse already printed its one-line usage error
+        return 0 if exit.code == 0 else 2
+    try:
+        report, status = run(args)
+    except CheckError as err:
+        _print("uvicorn_usr1_patch check: {}".format(procfs.escape(str(err))), sys.stderr)
+        return 2
+    if args.json:
+        text = json.dumps(_escaped(report), indent=2, sort_keys=True)
+    else:
+        text = render_reopen(report) if args.reopen else render(report)
+        text += "\n" + render_logrotate(report["logrotate"])
+    _print(text, sys.stdout)
+    return status

@@ -1,0 +1,456 @@
+"""`check`: review the logrotate configuration that rotates a gunicorn's log files.
+
+Parses logrotate's syntax as logrotate(8) describes it: `#` comments (first non-blank character),
+quoted and globbed file patterns (several on a line, or on lines before the `{`), `include` of a file
+or a directory (read inline, in order, skipping taboo extensions), options before any stanza as
+defaults for the stanzas after them, and scripts (`postrotate` ... `endscript`) taken verbatim, so
+shell braces inside them do not end the stanza. Then names, with the fix, each setting that loses log
+lines or breaks the reopen, for the stanzas whose patterns match the files the server has open.
+"""
+
+import fnmatch
+import glob
+import grp
+import os
+import pwd
+import re
+import shlex
+import stat
+
+from uvicorn_usr1_patch.check_target import CheckError, read_pidfile
+
+CONFIG_MAX = 1 << 20  # bytes of one config file
+TABOO = (".rpmsave", ".rpmorig", "~", ",v", ".rpmnew", ".swp", ".cfsaved", ".disabled", ".dpkg-old")
+TABOO += (".dpkg-dist", ".dpkg-new", ".dpkg-bak", ".dpkg-del", ".ucf-old", ".ucf-new", ".ucf-dist")
+SCRIPTS = ("postrotate", "prerotate", "firstaction", "lastaction", "preremove")
+# on/off options, each with its "no" form (nocompress ...): the later one wins
+FLAGS = ("compress", "delaycompress", "copytruncate", "sharedscripts", "copy")
+SIGNAL_SCRIPTS = ("postrotate", "lastaction")  # where a reopen signal belongs
+USR1 = r"(?:-s\s*|--signal[=\s]+|-)(?:SIG)?(?:USR1|10)\b"
+
+
+class Stanza(object):
+    def __init__(self, patterns, where, options):
+        self.patterns = patterns
+        self.where = where  # "file:line" of the `{`
+        self.options = dict(options)  # name -> (value, "file:line")
+        self.scripts = {}  # name -> (text, "file:line")
+
+    def get(self, name, default=None):
+        return self.options.get(name, (default, None))[0]
+
+
+def _read_config(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        raise CheckError("cannot read logrotate config {}: {}".format(path, err.strerror)) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CheckError("logrotate config {} is not a regular file".format(path))
+        data = os.read(fd, CONFIG_MAX + 1)
+    finally:
+        os.close(fd)
+    if len(data) > CONFIG_MAX:
+        raise CheckError("logrotate config {} is larger than {} bytes".format(path, CONFIG_MAX))
+    return os.fsdecode(data)
+
+
+def parse(path):
+    """Every stanza of the logrotate config `path` (and what it includes), in order."""
+    stanzas = []
+    _parse_file(path, {}, stanzas, set())
+    return stanzas
+
+
+def _set_option(options, words, where):
+    key = words[0].lower()
+    args = words[1:]
+    if key in FLAGS:
+        options[key] = (True, where)
+    elif key.startswith("no") and key[2:] in FLAGS:
+        options[key[2:]] = (False, where)
+    elif key == "create":
+        options["create"] = (args, where)
+    elif key == "nocreate":
+        options["create"] = (False, where)
+    else:
+        options[key] = (args or True, where)
+
+
+def _words(line):
+    try:
+        return shlex.split(line.replace("=", " ", 1) if re.match(r"^\w+\s*=", line) else line)
+    except ValueError:
+        return line.split()
+
+
+def _parse_file(path, defaults, stanzas, reading):
+    real = os.path.realpath(path)
+    if real in reading:
+        raise CheckError("logrotate config {} includes itself".format(path))
+    reading = reading | {real}
+    stanza, script, pending, pending_at = None, None, [], None
+    for number, raw in enumerate(_read_config(path).splitlines(), 1):
+        where = "{}:{}".format(path, number)
+        line = raw.strip()
+        if script is not None:  # verbatim until endscript: braces here are the shell's
+            if line == "endscript":
+                stanza.scripts[script[0]] = ("\n".join(script[2]), script[1])
+                script = None
+            else:
+                script[2].append(raw)
+            continue
+        if not line or line.startswith("#"):
+            continue
+        if stanza is not None:
+            if line == "}":
+                stanzas.append(stanza)
+                stanza = None
+                continue
+            if line.endswith("{"):
+                raise CheckError("{}: a `{{` inside a stanza (logrotate has no nested stanzas)".format(where))
+            words = _words(line)
+            if words[0].lower() in SCRIPTS:
+                script = (words[0].lower(), where, [])
+            elif words[0].lower() == "include":
+                raise CheckError("{}: `include` inside a stanza".format(where))
+            else:
+                _set_option(stanza.options, words, where)
+            continue
+        if line.endswith("{"):
+            patterns = pending + _words(line[:-1])
+            if not patterns:
+                raise CheckError("{}: a stanza without file patterns".format(where))
+            stanza, pending = Stanza(patterns, pending_at or where, defaults), []
+            pending_at = None
+            continue
+        if line == "}":
+            raise CheckError("{}: `}}` without a stanza".format(where))
+        if line[0] in "/~\"'":  # file patterns whose `{` comes on a later line
+            pending += _words(line)
+            pending_at = pending_at or where
+            continue
+        words = _words(line)
+        if words[0].lower() == "include" and len(words) > 1:
+            _include(os.path.expanduser(words[1]), defaults, stanzas, reading)
+        else:
+            _set_option(defaults, words, where)
+    if script is not None:
+        raise CheckError("{}: `{}` at {} has no endscript".format(path, script[0], script[1]))
+    if stanza is not None:
+        raise CheckError("{}: the stanza at {} is not closed".format(path, stanza.where))
+    if pending:
+        raise CheckError("{}: file patterns without a stanza: {}".format(path, " ".join(pending)))
+
+
+def _include(path, defaults, stanzas, reading):
+    if os.path.isdir(path):
+        for name in sorted(os.listdir(path)):
+            full = os.path.join(path, name)
+            if name.endswith(TABOO) or not os.path.isfile(full):
+                continue
+            _parse_file(full, defaults, stanzas, reading)
+    elif os.path.exists(path):
+        _parse_file(path, defaults, stanzas, reading)
+
+
+# -- which stanzas rotate this server's logs ------------------------------------------------------
+def matches(pattern, path):
+    """glob(3) matching as logrotate does: `*` and `?` stay within one path component."""
+    parts, names = pattern.split("/"), path.split("/")
+    return len(parts) == len(names) and all(fnmatch.fnmatchcase(n, p) for n, p in zip(names, parts))
+
+
+def files_of(stanza, root=""):
+    """The existing files the stanza's patterns name now (what one logrotate run rotates)."""
+    found = set()
+    for pattern in stanza.patterns:
+        for path in glob.glob(root + pattern):
+            if os.path.isfile(path):
+                found.add(path[len(root) :])
+    return sorted(found)
+
+
+def stanzas_for(stanzas, logs):
+    """[(stanza, [logs it matches])] for the stanzas matching any of `logs`; the last one wins."""
+    chosen = {}
+    for stanza in stanzas:
+        for log in logs:
+            if any(matches(p, log) for p in stanza.patterns):
+                chosen[log] = stanza  # logrotate refuses a file in two stanzas; the later one here
+    found = []
+    for stanza in stanzas:
+        mine = sorted(log for log, s in chosen.items() if s is stanza)
+        if mine:
+            found.append((stanza, mine))
+    return found
+
+
+# -- what the scripts signal ----------------------------------------------------------------------
+# "$(cat FILE)", `cat FILE`, $(< FILE), each maybe quoted: one group per form holds FILE
+_PIDFILE = (
+    r"""["']?(?:\$\(\s*cat\s+["']?([^)"'\s]+)["']?\s*\)"""
+    r"""|`\s*cat\s+["']?([^`"'\s]+)["']?\s*`"""
+    r"""|\$\(\s*<\s*["']?([^)"'\s]+)["']?\s*\))["']?"""
+)
+
+
+def signals(script):
+    """[(command, target)] for each USR1 the script sends: ('kill', pidfile or pid or None),
+    ('killall'|'pkill'|'systemctl', name)."""
+    variables = {}
+    for name, *files in re.findall(r"\b(\w+)=" + _PIDFILE, script):
+        variables[name] = next(f for f in files if f)
+    found = []
+    for command in re.split(r"[;\n]|&&|\|\||\bthen\b|\bdo\b", script):
+        command = command.strip().lstrip("{( \t")  # `{ kill ...; }`, `( kill ... )`
+        words = command.split()
+        if not words:
+            continue
+        tool = os.path.basename(words[0])
+        rest = command[len(words[0]) :]
+        if tool in ("killall", "pkill") and re.search(USR1, rest, re.I):
+            names = [w for w in shlex.split(re.sub(USR1, " ", rest, flags=re.I)) if not w.startswith("-")]
+            found.append((tool, names[-1] if names else "?"))
+        elif tool == "systemctl" and "kill" in words and re.search(USR1, rest, re.I):
+            if not re.search(r"--kill-who(m)?=main", rest):
+                found.append(("systemctl", words[-1]))
+        elif tool == "kill" and re.search(USR1, rest, re.I):
+            target = re.sub(USR1, " ", rest, count=1, flags=re.I).strip()
+            pidfile = re.match(_PIDFILE + r"$", target)
+            variable = re.match(r"""^["']?\$\{?(\w+)\}?["']?$""", target)
+            if pidfile:
+                found.append(("kill", next(f for f in pidfile.groups() if f)))
+            elif variable and variable.group(1) in variables:
+                found.append(("kill", variables[variable.group(1)]))
+            elif target.isdigit():
+                found.append(("kill", int(target)))
+            else:
+                found.append(("kill", None))
+    return found
+
+
+# -- the review -----------------------------------------------------------------------------------
+def _name(table, number):
+    try:
+        return table(number)[0]
+    except KeyError:
+        return str(number)
+
+
+def _user_id(name, table, fallback):
+    try:
+        return int(name) if str(name).isdigit() else table(name)[2]
+    except KeyError:
+        return fallback
+
+
+def _can_open(uid, gids, owner, group, mode):
+    if uid == 0:
+        return True
+    if owner == uid:
+        return bool(mode & 0o200)
+    if group in gids:
+        return bool(mode & 0o020)
+    return bool(mode & 0o002)
+
+
+def _finding(key, stanza, where, logs, text, fix):
+    return {
+        "problem": key,
+        "stanza": " ".join(stanza.patterns),
+        "where": where,
+        "logs": logs,
+        "text": text,
+        "fix": fix,
+    }
+
+
+def review(stanzas, logs, server):
+    """Findings for the stanzas rotating `logs`.
+
+    server: {'master': pid, 'pidfiles': [realpaths of its pidfile], 'pidfile': path to show,
+             'master_uid', 'worker_uid', 'worker_gids', 'root': the master's /proc/PID/root}.
+    """
+    findings = []
+    kill_usr1 = "kill -USR1 $(cat {})".format(server["pidfile"] or "/run/gunicorn.pid")
+    for stanza, mine in stanzas_for(stanzas, logs):
+        findings += _review_stanza(stanza, mine, server, kill_usr1)
+    return findings
+
+
+def _review_stanza(stanza, mine, server, kill_usr1):
+    found = []
+    copytruncate = stanza.get("copytruncate")
+    if copytruncate:
+        found.append(
+            _finding(
+                "copytruncate",
+                stanza,
+                stanza.options["copytruncate"][1],
+                mine,
+                "copytruncate: lines written between the copy and the truncate are lost "
+                "(7.97% of lines at full load: `python bench/alternatives.py`, "
+                "bench/results/alternatives.txt)",
+                "remove copytruncate; rotate in create mode: `create MODE USER GROUP` and "
+                "postrotate `{}` endscript".format(kill_usr1),
+            )
+        )
+    if stanza.get("compress") and not stanza.get("delaycompress") and not copytruncate:
+        where = stanza.options["compress"][1]
+        found.append(
+            _finding(
+                "compress-without-delaycompress",
+                stanza,
+                where,
+                mine,
+                "compress without delaycompress: logrotate compresses and unlinks the rotated file right "
+                "after postrotate, before the workers have reopened: lines they write in between are lost",
+                "add `delaycompress`"
+                + (" (and drop `nodelaycompress`)" if "delaycompress" in stanza.options else ""),
+            )
+        )
+    if not copytruncate:
+        found += _review_create(stanza, mine, server)
+        found += _review_signal(stanza, mine, server, kill_usr1)
+    return found
+
+
+def _review_create(stanza, mine, server):
+    uid, gids = server["worker_uid"], server["worker_gids"]
+    if uid is None or uid == 0:
+        return []
+    user, group = _name(pwd.getpwuid, uid), _name(grp.getgrgid, gids[0])
+    fit = "create 0640 {} {}".format(user, group)
+    create = stanza.get("create", False)
+    if create is False:
+        if server["master_uid"] == uid:
+            return []
+        return [
+            _finding(
+                "create",
+                stanza,
+                stanza.options.get("create", (None, stanza.where))[1],
+                mine,
+                "no `create`: the master ({}) re-creates {} on USR1 as itself; the workers ({}) cannot open "
+                "it".format(_name(pwd.getpwuid, server["master_uid"]), ", ".join(mine), user),
+                "add `{}`".format(fit),
+            )
+        ]
+    problems = []
+    for log in mine:
+        try:
+            st = os.stat(server["root"] + log)
+            owner, owner_group, mode = st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
+        except OSError:
+            owner, owner_group, mode = server["master_uid"], 0, 0o644
+        args = list(create)
+        if args and re.match(r"^[0-7]{3,4}$", args[0]):
+            mode = int(args.pop(0), 8)
+        if args:
+            owner = _user_id(args.pop(0), pwd.getpwnam, -1)
+        if args:
+            owner_group = _user_id(args.pop(0), grp.getgrnam, -1)
+        if not _can_open(uid, gids, owner, owner_group, mode):
+            problems.append(
+                "{} as {}:{} {:04o}".format(
+                    log, _name(pwd.getpwuid, owner), _name(grp.getgrgid, owner_group), mode
+                )
+            )
+    if not problems:
+        return []
+    return [
+        _finding(
+            "create",
+            stanza,
+            stanza.options["create"][1],
+            mine,
+            "`create{}` makes {}: the workers ({}:{}) cannot open it, so they cannot reopen".format(
+                "".join(" " + a for a in create), "; ".join(problems), user, group
+            ),
+            "`{}` (gunicorn's --user/--group)".format(fit),
+        )
+    ]
+
+
+def _is_this_master(target, server):
+    if isinstance(target, int):
+        return target == server["master"]
+    if target is None:
+        return None
+    if os.path.realpath(target) in server["pidfiles"]:
+        return True
+    try:
+        return read_pidfile(server["root"] + target)[0] == server["master"]
+    except CheckError:
+        return False
+
+
+def _review_signal(stanza, mine, server, kill_usr1):
+    found, to_master, unresolved = [], 0, 0
+    for name in SIGNAL_SCRIPTS:
+        if name not in stanza.scripts:
+            continue
+        text, where = stanza.scripts[name]
+        for tool, target in signals(text):
+            if tool != "kill":
+                found.append(
+                    _finding(
+                        "signal-by-name",
+                        stanza,
+                        where,
+                        mine,
+                        "{} `{} ... {}` signals every process by that name: the master, each worker a second "
+                        "time directly, and any other gunicorn on the machine".format(name, tool, target),
+                        "postrotate `{}` endscript (the master relays USR1 to its workers)".format(kill_usr1),
+                    )
+                )
+                to_master += 1
+                continue
+            this = _is_this_master(target, server)
+            if this is None:  # `kill -USR1 $w` in a loop: which process, the script decides
+                unresolved += 1
+            elif this:
+                to_master += 1
+            elif this is False:
+                found.append(
+                    _finding(
+                        "signal-other-process",
+                        stanza,
+                        where,
+                        mine,
+                        "{} signals {}, not this gunicorn master (pid {})".format(
+                            name,
+                            "pid {}".format(target) if isinstance(target, int) else "the pid in " + target,
+                            server["master"],
+                        ),
+                        "postrotate `{}` endscript".format(kill_usr1),
+                    )
+                )
+    if not to_master and not unresolved and not found:
+        found.append(
+            _finding(
+                "no-signal",
+                stanza,
+                stanza.where,
+                mine,
+                "no postrotate signal: nothing tells gunicorn to reopen, it writes on into the rotated file",
+                "add postrotate `{}` endscript".format(kill_usr1),
+            )
+        )
+    count = len(files_of(stanza, server["root"]))
+    usr1_each = "postrotate" in stanza.scripts and signals(stanza.scripts["postrotate"][0])
+    if usr1_each and count > 1 and not stanza.get("sharedscripts"):
+        found.append(
+            _finding(
+                "no-sharedscripts",
+                stanza,
+                stanza.scripts["postrotate"][1],
+                mine,
+                "postrotate runs once per rotated file without sharedscripts: {} USR1 per run ({} files "
+                "match)".format(count, count),
+                "add `sharedscripts`",
+            )
+        )
+    return found
