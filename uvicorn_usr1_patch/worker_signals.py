@@ -25,10 +25,12 @@ from uvicorn_usr1_patch.atomic_reopen import reopen_log_files
 # BEGIN uvicorn-usr1-patch carried code: worker_signals
 
 # Handlers a worker needs whatever uvicorn's init_signals left (the master's inherited
-# handler on uvicorn <= 0.13.2, SIG_DFL on 0.13.3-0.18.3): gunicorn's own quick exit. With
-# the default action, the master's quick stop (SIGQUIT) and its timeout kill (SIGABRT) dump
-# core (encode/uvicorn#1116, benoitc/gunicorn#2604).
+# handler on uvicorn <= 0.13.2, SIG_DFL on 0.13.3-0.18.3): a quick exit (QuickExit, with
+# gunicorn's handle_quit behind it) and gunicorn's handle_abort. With the default action, the
+# master's quick stop (SIGQUIT) and its timeout kill (SIGABRT) dump core (encode/uvicorn#1116,
+# benoitc/gunicorn#2604).
 WORKER_METHODS = {"SIGQUIT": "handle_quit", "SIGINT": "handle_quit", "SIGABRT": "handle_abort"}
+QUICK_EXIT = ("SIGQUIT", "SIGINT")
 # The master's add/remove-a-worker signals: their default action stops the worker. A handler
 # that does nothing, unlike SIG_IGN, is not inherited by the programs the application execs.
 NOTHING_TO_DO = ("SIGTTIN", "SIGTTOU")
@@ -36,6 +38,48 @@ NOTHING_TO_DO = ("SIGTTIN", "SIGTTOU")
 
 def do_nothing(signum, frame):
     """SIGTTIN/SIGTTOU in a worker: only the master adds or removes workers."""
+
+
+class QuickExit(object):
+    """SIGQUIT/SIGINT in a worker, the master's quick stop: uvicorn's quick shutdown.
+
+    gunicorn's own handle_quit raises SystemExit inside the signal handler. Under uvloop the
+    handler may run inside a transport callback, which reports the exception ("Fatal error on
+    transport") and carries on: the worker stays (tests/test_faults.py, uvicorn 0.18.3). So
+    with a running loop the exit is scheduled on it, and uvicorn's Server gets should_exit and
+    force_exit (a second Ctrl-C: no waiting for open connections). With no loop, no uvicorn
+    Server to stop or one still starting, gunicorn's handle_quit does it."""
+
+    def __init__(self, worker):
+        self.worker = worker
+
+    def __call__(self, signum, frame):
+        loop = running_loop()
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self.quick_exit, signum)
+                return
+            except Exception:
+                pass
+        self.worker.handle_quit(signum, frame)
+
+    def quick_exit(self, signum):
+        server = uvicorn_server()
+        if server is None or not server.started:
+            # still starting: a stopped uvicorn that never started makes UvicornWorker exit
+            # with gunicorn's WORKER_BOOT_ERROR, and the master halts ("Worker failed to boot")
+            self.worker.handle_quit(signum, None)
+            return
+        self.worker.alive = False
+        try:
+            self.worker.cfg.worker_int(self.worker)  # gunicorn's hook, as in its handle_quit
+        except Exception:
+            pass
+        server.should_exit = True
+        server.force_exit = True
+
+    def __repr__(self):
+        return "<uvicorn_usr1_patch QuickExit for {!r}>".format(self.worker)
 
 
 def is_master_handler(handler):
@@ -64,13 +108,13 @@ def reset_worker_signals(worker):
         if name in NOTHING_TO_DO:
             new = do_nothing
         elif callable(method):
-            new = method
+            new = QuickExit(worker) if name in QUICK_EXIT else method
         elif inherited:
             new = signal.SIG_DFL
         else:
             continue
         signal.signal(signum, new)
-        changed[name] = getattr(new, "__name__", "SIG_DFL")
+        changed[name] = "SIG_DFL" if new is signal.SIG_DFL else getattr(new, "__name__", type(new).__name__)
     return changed
 
 
@@ -124,6 +168,11 @@ HAND_OVER_GRACE = 0.5
 STARTUP_CHECKS = 100
 
 
+# What tells uvicorn's Server (0.4.2 and every later release) from the other objects with
+# a coroutine on the loop: its lifespan also has should_exit, and a config.
+SERVER_ATTRIBUTES = ("server_state", "started", "should_exit", "force_exit")
+
+
 def uvicorn_server():
     """The uvicorn Server whose serve() runs on this thread's loop, found as `self` on the
     stack of its coroutines; None when there is none."""
@@ -137,15 +186,15 @@ def uvicorn_server():
         while coro is not None:
             frame = getattr(coro, "cr_frame", None)
             owner = frame.f_locals.get("self") if frame is not None else None
-            if hasattr(owner, "should_exit") and hasattr(owner, "config"):
+            if all(hasattr(owner, name) for name in SERVER_ATTRIBUTES):
                 return owner
             coro = getattr(coro, "cr_await", None)
     return None
 
 
 def is_listening(server):
-    """uvicorn sets `started` once its servers listen (older releases: `servers` exists)."""
-    return getattr(server, "started", True) and isinstance(getattr(server, "servers", None), list)
+    """uvicorn sets `started` once its servers listen."""
+    return server.started and isinstance(getattr(server, "servers", None), list)
 
 
 def stop_accepting(worker, server):
@@ -310,9 +359,28 @@ def watch_safe_points(worker, handler):
     worker.notify = notify_and_reopen
 
 
+def watch_quit_from_the_loop(worker):
+    """uvicorn 0.20+ sets SIGQUIT, once its loop runs, to loop.add_signal_handler(SIGQUIT,
+    worker.handle_exit) (encode/uvicorn#1710); gunicorn's handle_exit only sets worker.alive,
+    which uvicorn never reads: the worker stays until the master's SIGKILL, graceful-timeout
+    seconds after its quick stop. The worker's handle_exit also stops uvicorn on SIGQUIT."""
+    original = getattr(worker, "handle_exit", None)
+    if not callable(original):
+        return
+    quick = QuickExit(worker)
+
+    def handle_exit(sig, frame):
+        original(sig, frame)
+        if sig == signal.SIGQUIT:
+            quick.quick_exit(sig)
+
+    worker.handle_exit = handle_exit
+
+
 def install_worker_signals(worker):
     """Give the worker gunicorn's handlers and the loop-safe SIGUSR1 handler."""
     reset_worker_signals(worker)
+    watch_quit_from_the_loop(worker)
     handler = DeferredReopen(worker)
     signal.signal(signal.SIGUSR1, handler)
     # As gunicorn's own workers: don't let the signal break a system call in a request.
