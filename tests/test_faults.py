@@ -16,13 +16,14 @@ import glob
 import json
 import os
 import signal
+import time
 
 import faults
 import pytest
-from stacks import shared_venv, venv
+from stacks import STACKS, shared_venv, venv
 
 from tools import venvs
-from tools.gunicorn_run import wait_for
+from tools.gunicorn_run import Timeout, wait_for
 
 pytestmark = pytest.mark.e2e
 WRONG_OWNER_STACKS = ["uvicorn-0.13.1", "uvicorn-0.29.0"]
@@ -226,57 +227,97 @@ def core_files(layout):
     return sorted(glob.glob(os.path.join(directory, prefix + "*")))
 
 
-def quit_one_worker(name, layout, env):
-    """SIGQUIT to one worker (a child of our master); wait until the master replaced it."""
+def start_with_cores(name, layout, env):
     conf = os.path.join(layout.run, "core_conf.py")
     with open(conf, "w") as f:
         f.write(CORE_CONF)
     g = faults.server(venv(name), layout, nobody=False, env=env, extra_args=["-c", conf])
-    g.start()
-    try:
-        before = g.worker_pids()
-        os.kill(before[0], signal.SIGQUIT)
-        wait_for(
-            lambda: before[0] not in g.worker_pids() and len(g.worker_pids()) == g.workers,
-            FRESH_WORKERS_DEADLINE,
-            what="the master to replace the worker",
-        )
-        g.requests(10, "after-quit")
-        return g, before[0]
-    except BaseException:
-        g.stop()
-        raise
+    return g.start()
 
 
-@pytest.mark.parametrize("name", ["uvicorn-0.13.1", "uvicorn-0.18.3"])
+def replaced(g, pid):
+    """The worker is gone and its successor runs: it holds the app's log, opened when it
+    imported the app, after init_signals. Before that it has the master's inherited handlers
+    and a SIGQUIT from the master's quick stop is lost, patched or not, as for gunicorn's
+    own workers."""
+    return pid not in g.worker_pids() and g.workers_write_to(g.app_log)
+
+
+def exited_cleanly(g, pid):
+    """gunicorn logs this line when a worker's code returns or raises SystemExit; a worker
+    killed by a signal (SIGKILL, a core dump) never writes it."""
+    with open(g.error_log) as f:
+        return "[{}] [INFO] Worker exiting (pid: {})".format(pid, pid) in f.read()
+
+
+def quick_stop(g):
+    """SIGINT to the master, gunicorn's quick stop: SIGQUIT to every worker, SIGKILL to those
+    still there after --graceful-timeout (5 s here). Returns the master's exit code, the
+    workers it had and how long it took."""
+    workers = g.worker_pids()
+    started = time.monotonic()
+    os.kill(g.master_pid, signal.SIGINT)
+    code = g.proc.wait(30)
+    return code, workers, time.monotonic() - started
+
+
+@pytest.mark.parametrize("name", sorted(STACKS))
 def test_sigquit_to_a_patched_worker_exits_cleanly_without_a_core(name, layout):
-    """0.13.1: the master's inherited handler before the patch; 0.18.3: SIG_DFL (the control)."""
-    g, pid = quit_one_worker(name, layout, {})
+    """Before the patch: 0.13.1 keeps the master's handler (SIGQUIT ignored), 0.18.3 has
+    SIG_DFL (core dump, the control below), 0.20+ a loop handler that only sets worker.alive
+    (the worker stays, the control below)."""
+    g = start_with_cores(name, layout, {})
     try:
-        exiting = "[{}] [INFO] Worker exiting (pid: {})".format(pid, pid)
-        wait_for(lambda: exiting in open(g.error_log).read(), 5, what="the worker's exit line")
+        pid = g.worker_pids()[0]
+        os.kill(pid, signal.SIGQUIT)
+        wait_for(lambda: replaced(g, pid), FRESH_WORKERS_DEADLINE, what="the master to replace the worker")
+        wait_for(lambda: exited_cleanly(g, pid), 5, what="the worker's exit line")
+        g.requests(10, "after-quit")
+        code, workers, seconds = quick_stop(g)
     finally:
-        workers = g.worker_pids()
-        os.kill(g.master_pid, signal.SIGINT)  # the master's quick stop: SIGQUIT to every worker
-        code = g.proc.wait(30)
         g.stop()
     assert code == 0
-    assert not any(faults.alive(p) for p in workers)
+    assert all(exited_cleanly(g, p) for p in workers), "a worker was killed"
     assert core_files(layout) == []
     assert "Traceback" not in g.output() + open(g.error_log).read()
     print(
-        "\nissue-9 SIGQUIT {}: worker {} exited cleanly, replaced; master SIGINT exit {}, cores {}".format(
-            name, pid, code, core_files(layout)
+        "\nissue-9 SIGQUIT {}: worker {} exited cleanly and was replaced; master SIGINT: exit {} "
+        "in {:.1f} s, every worker exited cleanly, cores {}".format(
+            name, pid, code, seconds, core_files(layout)
         )
     )
 
 
 def test_control_sigquit_to_an_unpatched_0_18_3_worker_dumps_core(layout):
     """uvicorn 0.13.3-0.18.3 reset SIGQUIT to its default action in the worker."""
-    g, pid = quit_one_worker("uvicorn-0.18.3", layout, OFF)
+    g = start_with_cores("uvicorn-0.18.3", layout, OFF)
     try:
+        pid = g.worker_pids()[0]
+        os.kill(pid, signal.SIGQUIT)
         cores = wait_for(lambda: core_files(layout), 30, what="a core file")
+        wait_for(lambda: replaced(g, pid), FRESH_WORKERS_DEADLINE, what="the master to replace the worker")
     finally:
         g.stop()
-    print("\nissue-9 SIGQUIT control: worker {} dumped {}".format(pid, cores))
-    assert len(cores) == 1
+    print("\nissue-9 SIGQUIT control 0.18.3: worker {} dumped {}".format(pid, cores))
+    assert len(cores) == 1 and not exited_cleanly(g, pid)
+
+
+def test_control_sigquit_to_an_unpatched_0_29_0_worker_does_nothing(layout):
+    """uvicorn 0.20+ unpatched: SIGQUIT only sets worker.alive, which uvicorn never reads; the
+    master's quick stop then waits --graceful-timeout and SIGKILLs its workers."""
+    g = start_with_cores("uvicorn-0.29.0", layout, OFF)
+    try:
+        pid = g.worker_pids()[0]
+        os.kill(pid, signal.SIGQUIT)
+        with pytest.raises(Timeout):  # bounded: what the patched test waits for never comes
+            wait_for(
+                lambda: replaced(g, pid), FRESH_WORKERS_DEADLINE, what="the master to replace the worker"
+            )
+        code, workers, seconds = quick_stop(g)
+    finally:
+        g.stop()
+    print(
+        "\nissue-9 SIGQUIT control 0.29.0: worker {} stayed; master SIGINT in {:.1f} s".format(pid, seconds)
+    )
+    assert not any(exited_cleanly(g, p) for p in workers), "a worker exited by itself"
+    assert seconds >= 5  # the graceful timeout, then SIGKILL
