@@ -10,7 +10,7 @@ import signal
 import pytest
 
 from uvicorn_usr1_patch import atomic_reopen
-from uvicorn_usr1_patch.worker_signals import DeferredReopen
+from uvicorn_usr1_patch.worker_signals import DeferredReopen, QuickExit
 
 
 class CountingReopen(DeferredReopen):
@@ -192,3 +192,85 @@ def test_a_successful_reopen_swaps_the_stream_and_closes_the_old_one(file_logger
     with open(path) as f:
         assert f.read() == "after\n"
     assert errors == []
+
+
+# -- the quick exit (SIGQUIT) -----------------------------------------------------------------
+
+
+class FakeWorker(object):
+    def __init__(self):
+        self.alive = True
+        self.quit_calls = []
+        self.hooks = []
+        worker = self
+
+        class Cfg(object):
+            def worker_int(self, w):
+                worker.hooks.append(w)
+
+        self.cfg = Cfg()
+
+    def handle_quit(self, signum, frame):
+        self.quit_calls.append(signum)
+
+
+class FakeLifespan(object):
+    """uvicorn's lifespan: should_exit and config too, but it is not the Server."""
+
+    def __init__(self):
+        self.should_exit = False
+        self.config = object()
+
+    async def main(self):
+        await asyncio.sleep(0.2)
+
+
+class FakeServer(object):
+    """The attributes of uvicorn's Server that the patch relies on (0.4.2 and later)."""
+
+    def __init__(self, started):
+        self.server_state, self.config = object(), object()
+        self.started, self.should_exit, self.force_exit = started, False, False
+        self.servers = []
+
+    async def serve(self, seconds):
+        await asyncio.sleep(seconds)
+
+
+@pytest.fixture
+def sigquit():
+    previous = signal.getsignal(signal.SIGQUIT)
+    yield lambda handler: signal.signal(signal.SIGQUIT, handler)
+    signal.signal(signal.SIGQUIT, previous)
+
+
+@pytest.mark.parametrize("started", [True, False])
+def test_quick_exit_stops_uvicorn_from_the_loop(started, sigquit):
+    """Started: should_exit + force_exit on the Server (not on its lifespan), from a loop
+    callback, gunicorn's worker_int hook called. Still starting: gunicorn's handle_quit."""
+    worker, server, lifespan = FakeWorker(), FakeServer(started), FakeLifespan()
+    sigquit(QuickExit(worker))
+
+    async def main():
+        task = asyncio.ensure_future(lifespan.main())  # another task with should_exit first
+        serving = asyncio.ensure_future(server.serve(0.2))
+        await asyncio.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGQUIT)
+        assert not server.should_exit and worker.quit_calls == []  # nothing inside the handler
+        await asyncio.sleep(0.05)
+        await asyncio.gather(task, serving)
+
+    asyncio.run(main())
+    assert lifespan.should_exit is False
+    if started:
+        assert (server.should_exit, server.force_exit, worker.alive) == (True, True, False)
+        assert worker.hooks == [worker] and worker.quit_calls == []
+    else:
+        assert (server.should_exit, worker.quit_calls) == (False, [signal.SIGQUIT])
+
+
+def test_quick_exit_without_a_loop_is_gunicorns(sigquit):
+    worker = FakeWorker()
+    sigquit(QuickExit(worker))
+    os.kill(os.getpid(), signal.SIGQUIT)
+    assert worker.quit_calls == [signal.SIGQUIT]
