@@ -4,7 +4,9 @@
    error.log and creates new ones root:root 0600 (a `create` line that does not match the
    --user). The master can open them, the workers cannot.
 2. Nobody can open the new files: their paths are directories, or the log directory is gone.
-3. SIGQUIT, gunicorn's quick stop, to a worker of uvicorn <= 0.13.2: no core dump.
+3. SIGQUIT, gunicorn's quick stop, to a worker of every core stack: it exits cleanly (no core
+   dump, no SIGKILL) and is replaced; the master's SIGINT ends everything the same way.
+   Controls: 0.18.3 dumps core, 0.29.0 ignores it until the master's SIGKILL.
 
 Two clients send requests with unique ids across the rotation; every id answered must have
 exactly one line in the old or the new access.log. Each scenario has its unpatched control
