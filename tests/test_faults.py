@@ -164,6 +164,8 @@ def unopenable_run(name, layout, how, env):
                 if env:  # the control's master dies of it
                     wait_for(lambda: g.proc.poll() is not None, 10, what="the master's exit")
                 faults.wait_for_requests(clients, CONTROL_REQUESTS)
+                if not env:  # every process has said it could not reopen (bounded)
+                    wait_for(lambda: reported(g, old_error), 10, what="the error lines")
             master = g.proc.poll()
             after = g.worker_pids() if master is None else []
         finally:  # workers whose master died: ours to stop
@@ -171,6 +173,14 @@ def unopenable_run(name, layout, how, env):
     result = figures(name, how + (" control" if env else " patched"), g, clients, before, after, old)
     result["orphaned workers"] = orphans
     return g, result, master, old_error, code
+
+
+def reported(g, old_error):
+    """The master and each worker wrote their line for both files into the old error log."""
+    with open(old_error, errors="replace") as f:
+        errors = f.read()
+    needles = ["cannot reopen {} on SIGUSR1".format(path) for path in (g.access_log, g.error_log)]
+    return all(errors.count(needle) >= 1 + g.workers for needle in needles)
 
 
 @pytest.mark.parametrize("how", sorted(UNOPENABLE))
