@@ -362,7 +362,7 @@ WORKER_TYPES = {
 
 def start(workdir, stack, patched, worker_class=None, app="asgi_app:app", extra_args=()):
     env = {} if patched else {"UVICORN_USR1_PATCH": "0"}
-    worker_class = worker_class or stacks.STACKS[stack][2]
+    worker_class = worker_class or stacks.STACKS[stack].worker
     return Gunicorn(
         stacks.venv(stack), str(workdir), worker_class=worker_class, app=app, env=env, extra_args=extra_args
     ).start()

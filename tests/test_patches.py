@@ -6,16 +6,21 @@ DIFF_STACKS) in a venv WITHOUT this package: the diff is applied to site-package
 pristine venv of the same stack is the control that must show the bug.
 """
 
+import collections
 import glob
 import hashlib
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
+import tokenize
 import zipfile
 
 import pytest
+from test_worker_signals import PATCHED_SIGNALS
 
 from tools import make_patches, venvs
 from tools.gunicorn_run import Gunicorn, count_lines
@@ -79,6 +84,118 @@ def test_each_diff_has_the_header_patch_ignores(releases):
         assert not any(
             line.startswith(("---", "+++", "***", "@@", "Index:", "diff ")) for line in header.splitlines()
         )
+
+
+# -- one source of truth: the code each diff adds is the package's --------------------------------
+PACKAGE = os.path.join(make_patches.REPO, "uvicorn_usr1_patch")
+CARRIED = ("atomic_reopen", "worker_signals")  # in this order: worker_signals uses atomic_reopen's names
+MARKER = re.compile(r"# (BEGIN|END) uvicorn-usr1-patch carried code: (\w+)\n$")
+# Everything else a diff may add: the imports the carried code needs, the two calls the package
+# makes (its wrapper calls install_worker_signals after the release's init_signals; its hook
+# patches gunicorn's Logger when the master imports uvicorn.workers), comments and blank lines.
+GLUE = {"import {}\n".format(m) for m in ("errno", "logging", "os", "signal", "sys")}
+GLUE |= {"from gunicorn.glogging import Logger\n", "patch_gunicorn_logger(Logger)\n"}
+GLUE |= {"        install_worker_signals(self)\n", "\n"}
+
+
+def tokens(text):
+    """(type, string) of every token: only the positions may differ, never a token."""
+    return [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(text).readline)]
+
+
+def package_blocks():
+    """{name: the lines strictly between the markers} of the package's own modules."""
+    blocks = {}
+    for name in CARRIED:
+        with open(os.path.join(PACKAGE, name + ".py")) as f:
+            lines = f.readlines()
+        marks = [i for i, line in enumerate(lines) if MARKER.match(line)]
+        assert [MARKER.match(lines[i]).groups() for i in marks] == [("BEGIN", name), ("END", name)]
+        blocks[name] = "".join(lines[marks[0] + 1 : marks[1]])
+    return blocks
+
+
+def diff_changes(text):
+    """(added lines, removed lines) of a one-file unified diff, without the +/- signs."""
+    body = text[text.index("\n--- a/") + 1 :].splitlines(True)[2:]
+    added = [line[1:] for line in body if line.startswith("+")]
+    removed = [line[1:] for line in body if line.startswith("-")]
+    return added, removed
+
+
+def split_carried(added):
+    """The added lines -> ({name: lines between its markers}, the lines outside any block)."""
+    blocks, outside, current = collections.OrderedDict(), [], None
+    for line in added:
+        found = MARKER.match(line)
+        if found and found.group(1) == "BEGIN":
+            assert current is None and found.group(2) not in blocks, line
+            current = found.group(2)
+            blocks[current] = ""
+        elif found:
+            assert found.group(2) == current, line
+            current = None
+        elif current is not None:
+            blocks[current] += line
+        else:
+            outside.append(line)
+    assert current is None, "a block without its END marker"
+    return blocks, outside
+
+
+def carried_problems(diff_text, family, expected):
+    """What in a diff is not the package's carried code or the known glue (empty: none)."""
+    added, removed = diff_changes(diff_text)
+    blocks, outside = split_carried(added)
+    problems = []
+    if list(blocks) != list(CARRIED):
+        problems.append("carried blocks {} instead of {}".format(list(blocks), list(CARRIED)))
+    for name, text in blocks.items():
+        if tokens(text) != expected.get(name):
+            problems.append("{} is not the package's code, token for token".format(name))
+    code = [line for line in outside if not line.lstrip().startswith("#")]
+    problems += ["added outside the blocks: {!r}".format(line) for line in code if line not in GLUE]
+    for call in ("        install_worker_signals(self)\n", "patch_gunicorn_logger(Logger)\n"):
+        if code.count(call) != 1:
+            problems.append("{!r} added {} times".format(call.strip(), code.count(call)))
+    # the release's own code stays: only a `pass` init_signals loses its `pass`
+    if removed != {PASS: ["        pass\n"], RESET: []}[family]:
+        problems.append("removed: {!r}".format(removed))
+    return problems
+
+
+def test_each_diff_adds_the_package_code_token_for_token(releases):
+    expected = {name: tokens(text) for name, text in package_blocks().items()}
+    for diff in DIFFS:
+        with open(diff) as f:
+            text = f.read()
+        assert carried_problems(text, releases[version_of(diff)].workers_file.family, expected) == [], diff
+
+
+def test_a_diverging_diff_fails_the_comparison(releases):
+    """The control of the test above: one token changed, one line added, the package changed."""
+    expected = {name: tokens(text) for name, text in package_blocks().items()}
+    with open(os.path.join(make_patches.PATCHES, "uvicorn-0.13.1.diff")) as f:
+        text = f.read()
+    family = releases["0.13.1"].workers_file.family
+    assert carried_problems(text, family, expected) == []
+
+    line = "+    signal.signal(signal.SIGUSR1, handler)\n"
+    assert text.count(line) == 1
+    changed = text.replace(line, line.replace("SIGUSR1", "SIGUSR2"))
+    assert carried_problems(changed, family, expected) == [
+        "worker_signals is not the package's code, token for token"
+    ]
+
+    extra = text.replace(
+        "+patch_gunicorn_logger(Logger)\n", "+patch_gunicorn_logger(Logger)\n+import asyncio\n"
+    )
+    assert carried_problems(extra, family, expected) == ["added outside the blocks: 'import asyncio\\n'"]
+
+    package_changed = dict(expected, atomic_reopen=tokens(package_blocks()["atomic_reopen"] + "x = 1\n"))
+    assert carried_problems(text, family, package_changed) == [
+        "atomic_reopen is not the package's code, token for token"
+    ]
 
 
 # -- applying ---------------------------------------------------------------------------------
@@ -289,14 +406,67 @@ def test_diffed_worker_defers_and_coalesces_usr1(name, releases):
     # the release's own behaviour: master's handler kept (0.4-0.13.2) or default = death (0.13.3+)
     assert control["usr1"] == release.workers_file.family, control
 
-    report = probe(diffed)
+    output = run_in(diffed, PROBE, "uvicorn.workers.UvicornWorker")
+    report = json.loads(output.strip().splitlines()[-1])
     assert report["usr1"] == "deferred", report
     assert report["master_handlers_left"] == [], report
     assert report["sigchld"] == "default", report
-    assert report["calls_without_loop"] == 1, report  # no loop yet: reopened at once
+    assert report["calls_without_loop"] == 0, report  # never inside the signal handler, even at boot
+    assert report["calls_at_first_tick"] == 1, report  # remembered, done once the loop runs
     assert report["calls_during_burst"] == 0, report  # never inside the handler
     assert report["calls_after_burst"] == 1, report  # five signals, one reopen
     assert report["calls_after_next"] == 2, report
+    assert report["calls_after_loop_ended"] == 2, report  # the worker is exiting: dropped...
+    assert "SIGUSR1 after the event loop ended" in output  # ...with a line saying so
+    # the same handlers as a worker patched by the package (the README's signal table)
+    assert {k: report["signals"][k] for k in PATCHED_SIGNALS} == PATCHED_SIGNALS, report
+
+
+# gunicorn's master imports uvicorn.workers before it forks: the diffed module makes the master's
+# own Logger.reopen_files atomic, as the package's hook does. A new log path that cannot be opened
+# (a directory there): pristine gunicorn closes the old file first and raises (in the master: the
+# arbiter's "Unhandled exception in main loop"), and the next line raises into its caller (in a
+# worker: the request) as FileHandler.emit retries the open.
+MASTER_REOPEN = """
+import json, os, sys, tempfile
+import uvicorn.workers
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+path = os.path.join(tempfile.mkdtemp(), "access.log")
+cfg = Config()
+cfg.set("accesslog", path)
+log = Logger(cfg)
+log.access_log.info("before")
+os.rename(path, path + ".1")
+os.mkdir(path)
+def attempt(action):
+    try:
+        action()
+        return "done"
+    except OSError as exc:
+        return type(exc).__name__
+report = {"reopen": attempt(log.reopen_files)}
+report["next_line"] = attempt(lambda: log.access_log.info("after"))
+with open(path + ".1") as f:
+    report["lines_in_old_file"] = f.read().split()
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.parametrize("name", FILE_NAMES)
+def test_diffed_module_makes_gunicorns_own_reopen_atomic(name):
+    pristine = json.loads(run_in(pristine_venv(name), "-c", MASTER_REOPEN).strip().splitlines()[-1])
+    assert pristine == {
+        "reopen": "IsADirectoryError",
+        "next_line": "IsADirectoryError",
+        "lines_in_old_file": ["before"],
+    }
+
+    output = run_in(diffed_venv(name), "-c", MASTER_REOPEN)
+    diffed = json.loads(output.strip().splitlines()[-1])
+    # nothing raised, the old file kept and written to, one line saying why
+    assert diffed == {"reopen": "done", "next_line": "done", "lines_in_old_file": ["before", "after"]}
+    assert output.count("uvicorn-usr1-patch: cannot reopen ") == 1 and "(EISDIR)" in output, output
 
 
 def request_logs(server, release):

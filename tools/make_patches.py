@@ -12,6 +12,12 @@ the loop, 0.19.0 on with signal.signal, 0.0.x-0.1.x have no worker). Each affect
 is identified by sha256 in WORKERS_FILES; a file not in that table stops the tool: a new file
 needs reading before it gets a diff.
 
+The code each diff adds is the package's own: the blocks between the "carried code" markers
+of uvicorn_usr1_patch/atomic_reopen.py and worker_signals.py, verbatim, plus the two calls the
+package makes (install_worker_signals after the release's init_signals, patch_gunicorn_logger at
+import). A change to those blocks makes --check (and tests/test_patches.py) fail until the diffs
+are regenerated.
+
 pip runs from a Python 3.8 venv with setuptools 56 (and hatchling for 0.18's sdists):
 fetching an sdist makes pip prepare its metadata, and today's setuptools rejects the
 extras_require of old uvicorn setup.py files.
@@ -52,48 +58,30 @@ UNINSTALLABLE = "uninstallable"  # cache marker: pip cannot prepare this sdist's
 # family (uvicorn_usr1_patch/releases.py): PASS (0.4.0-0.13.2, init_signals is `pass`: USR1 and every
 # other master handler stay inherited) or RESET (0.13.3-0.18.3, Worker.SIGNALS reset to SIG_DFL: USR1
 # kills the worker).
-WorkersFile = collections.namedtuple("WorkersFile", "name family annotated")
+WorkersFile = collections.namedtuple("WorkersFile", "name family")
 
 # sha256 of uvicorn/workers.py (each release's wheel and sdist copies are identical) -> the file,
 # named after the releases sharing the file (0.6.1, 0.9.1... differ from their neighbours).
-# (name, what init_signals does, whether the file uses type annotations)
+# (name, what init_signals does)
 WORKERS_FILES = {
-    "f6e2550718f6cdd57b6d505ca22c5aac9c06d6583ba03b93a720d927e1a465da": WorkersFile(
-        "0.4.0-0.4.2", PASS, False
-    ),
-    "af3601de183c19ea725f725c2a2c031de70b55bb57efe49dda4e5ecb3431292a": WorkersFile("0.4.3", PASS, False),
-    "66630013842c565716b7a23523b88c85a8920e4c845893fb4068ed8618f1da85": WorkersFile(
-        "0.4.4-0.4.5", PASS, False
-    ),
-    "922901fd8504beaaaec287a9dc634ddef8b94570661a131feca9bbcfdd583981": WorkersFile("0.4.6", PASS, False),
-    "23c9c4c687f3ea092db2518f3b3d799559467ed133d5f8b04c979e03ac8b1e54": WorkersFile(
-        "0.5.0-0.9.0", PASS, False
-    ),
-    "11d72b689985196a156c28b4d78cf29aa26b57292f2e0363288bd0a8a98a8559": WorkersFile("0.6.1", PASS, False),
-    "a12e6ebd5c19792c6a0742afb2d9f8a0782944930a9bd3c8c21ab35276145914": WorkersFile("0.9.1", PASS, False),
-    "5967477a2160506ac7eafaeef7b43a40459e229d37f4c62cb230f44ca9c7c21f": WorkersFile(
-        "0.10.0-0.11.1", PASS, False
-    ),
-    "b60a2701caa0163fde14eb3c819857a16608504c14c8e13a9ba581ddc96fcd54": WorkersFile("0.10.9", PASS, False),
-    "a309fcfd22c8d50d4c0d5f475b95d31b4b0069dec476007e0ab5b5c4e0e9bf5c": WorkersFile(
-        "0.11.2-0.11.3", PASS, False
-    ),
-    "cd39cf13613ac48c68788be7b76af27a08253d500e05f1f823d3e12195abaa86": WorkersFile("0.11.4", PASS, False),
-    "14a6f94e6e0ba670bad15a0e168fcd84665c513f9f8c1be9a83c089a82113b1b": WorkersFile(
-        "0.11.5-0.12.1", PASS, False
-    ),
-    "cc1ea8edc2791419f3da4d7d43f5a3c2c32447ec4e7e90722e7328441448ef8a": WorkersFile(
-        "0.12.2-0.13.2", PASS, False
-    ),
-    "902567d0d7083021878e772e9626c2d5468c07b38f86e4217aec0d763d1eedfa": WorkersFile(
-        "0.13.3-0.13.4", RESET, False
-    ),
-    "258e50f606ed467da34ee3d1cbdcd8c3f2e7a51dee2f1a6a95b67efe3013c1c1": WorkersFile("0.14.0", RESET, True),
-    "fd053c4564231f732adc3db12ea43a26b3e0fc7c4f1615e0d9347e26f5336869": WorkersFile(
-        "0.15.0-0.16.0", RESET, True
-    ),
+    "f6e2550718f6cdd57b6d505ca22c5aac9c06d6583ba03b93a720d927e1a465da": WorkersFile("0.4.0-0.4.2", PASS),
+    "af3601de183c19ea725f725c2a2c031de70b55bb57efe49dda4e5ecb3431292a": WorkersFile("0.4.3", PASS),
+    "66630013842c565716b7a23523b88c85a8920e4c845893fb4068ed8618f1da85": WorkersFile("0.4.4-0.4.5", PASS),
+    "922901fd8504beaaaec287a9dc634ddef8b94570661a131feca9bbcfdd583981": WorkersFile("0.4.6", PASS),
+    "23c9c4c687f3ea092db2518f3b3d799559467ed133d5f8b04c979e03ac8b1e54": WorkersFile("0.5.0-0.9.0", PASS),
+    "11d72b689985196a156c28b4d78cf29aa26b57292f2e0363288bd0a8a98a8559": WorkersFile("0.6.1", PASS),
+    "a12e6ebd5c19792c6a0742afb2d9f8a0782944930a9bd3c8c21ab35276145914": WorkersFile("0.9.1", PASS),
+    "5967477a2160506ac7eafaeef7b43a40459e229d37f4c62cb230f44ca9c7c21f": WorkersFile("0.10.0-0.11.1", PASS),
+    "b60a2701caa0163fde14eb3c819857a16608504c14c8e13a9ba581ddc96fcd54": WorkersFile("0.10.9", PASS),
+    "a309fcfd22c8d50d4c0d5f475b95d31b4b0069dec476007e0ab5b5c4e0e9bf5c": WorkersFile("0.11.2-0.11.3", PASS),
+    "cd39cf13613ac48c68788be7b76af27a08253d500e05f1f823d3e12195abaa86": WorkersFile("0.11.4", PASS),
+    "14a6f94e6e0ba670bad15a0e168fcd84665c513f9f8c1be9a83c089a82113b1b": WorkersFile("0.11.5-0.12.1", PASS),
+    "cc1ea8edc2791419f3da4d7d43f5a3c2c32447ec4e7e90722e7328441448ef8a": WorkersFile("0.12.2-0.13.2", PASS),
+    "902567d0d7083021878e772e9626c2d5468c07b38f86e4217aec0d763d1eedfa": WorkersFile("0.13.3-0.13.4", RESET),
+    "258e50f606ed467da34ee3d1cbdcd8c3f2e7a51dee2f1a6a95b67efe3013c1c1": WorkersFile("0.14.0", RESET),
+    "fd053c4564231f732adc3db12ea43a26b3e0fc7c4f1615e0d9347e26f5336869": WorkersFile("0.15.0-0.16.0", RESET),
     "83c0067a89d4975c4c9e35e1c4b4367fb6c6d4b2df029144ed084a11af5060d9": WorkersFile(
-        "0.17.0.post1-0.18.3", RESET, True
+        "0.17.0.post1-0.18.3", RESET
     ),
 }
 
@@ -245,86 +233,40 @@ def survey(jobs=4):
 
 
 # -- the transformation -------------------------------------------------------------------------
-HELPER_PLAIN = '''\
-# Added by uvicorn-usr1-patch: reopen the log files on SIGUSR1 (logrotate) safely.
-# A signal handler runs between any two bytecodes, even inside BufferedWriter.flush
-# while a log line is half written, where closing the file fails ("reentrant call").
-# So the handler only schedules the worker's handle_usr1 on the running event loop.
+# The handler code is the package's own: the block between these markers in each module, carried
+# verbatim (markers included) into workers.py, atomic_reopen first (worker_signals uses its names,
+# which the package imports). One source of truth: tests/test_patches.py compares the tokens.
+CARRIED = ("atomic_reopen", "worker_signals")
+BEGIN = "# BEGIN uvicorn-usr1-patch carried code: {}\n"
+END = "# END uvicorn-usr1-patch carried code: {}\n"
+PACKAGE = os.path.join(REPO, "uvicorn_usr1_patch")
 
-# Default action "stop the process": a worker has no use for the master's TTIN/TTOU.
-_STOPPED_BY_DEFAULT = frozenset(
-    getattr(signal, name)
-    for name in ("SIGTTIN", "SIGTTOU", "SIGTSTP")
-    if hasattr(signal, name)
-)
-
-
-def _reset_inherited_signal_handlers(){none}:
-    """Reset each signal whose handler is still the one of gunicorn's master."""
-    for signum in range(1, signal.NSIG):
-        try:
-            handler = signal.getsignal(signum)
-        except (ValueError, OSError):
-            continue
-        if isinstance(getattr(handler, "__self__", None), Arbiter):
-            if signum in _STOPPED_BY_DEFAULT:
-                signal.signal(signum, signal.SIG_IGN)
-            else:
-                signal.signal(signum, signal.SIG_DFL)
-
-
-def _running_loop(){any}:
-    """The event loop running in this thread, or None (asyncio and uvloop alike)."""
-    get = getattr(asyncio, "_get_running_loop", None)
-    return (get or asyncio.events._get_running_loop)()
-
-
-class DeferredReopen(object):
-    """SIGUSR1 handler: schedule one worker.handle_usr1 on the running event loop.
-
-    A burst of signals before the reopen has run coalesces into that one pending call;
-    a signal arriving while the reopen runs schedules another (a rename may follow it).
-    With no loop running (the worker is still booting), it reopens at once, as gunicorn
-    does.
-    """
-
-    def __init__(self, worker{any_arg}){none}:
-        self.worker = worker
-        self.pending_on = None  # the loop a reopen is scheduled on, if any
-
-    def __call__(self, signum{int_arg}, frame{any_arg}){none}:
-        loop = _running_loop()
-        if loop is None:
-            self.worker.handle_usr1(signum, frame)
-            return
-        if self.pending_on is loop:
-            return
-        self.pending_on = loop
-        try:
-            loop.call_soon_threadsafe(self.reopen)
-        except RuntimeError:  # the loop is closing: no callback will ever run
-            self.pending_on = None
-            self.worker.handle_usr1(signum, frame)
-
-    def reopen(self){none}:
-        self.pending_on = None
-        self.worker.handle_usr1(signal.SIGUSR1, None)
-
-
-'''
-
-INIT_SIGNALS_TAIL = """\
-        # Give back the handlers still inherited from gunicorn's master, then reopen
-        # the log files on SIGUSR1 (logrotate) from the event loop; the signal must not
-        # interrupt system calls.
-        _reset_inherited_signal_handlers()
-        signal.signal(signal.SIGUSR1, DeferredReopen(self))
-        signal.siginterrupt(signal.SIGUSR1, False)
-"""
-
-STDLIB = ("asyncio", "logging", "signal", "sys")
-ARBITER = "from gunicorn.arbiter import Arbiter\n"
+# What the carried code needs besides its own names.
+STDLIB = ("errno", "logging", "os", "signal", "sys")
+LOGGER = "from gunicorn.glogging import Logger\n"
 WORKER_IMPORT = "from gunicorn.workers.base import Worker\n"
+# The package's hook does this when the master imports uvicorn.workers (before it forks).
+PATCH_LOGGER = """\
+# uvicorn-usr1-patch: gunicorn's master imports this module before it forks, so its own reopen
+# on SIGUSR1 becomes atomic too: a log file it cannot open no longer ends its main loop.
+patch_gunicorn_logger(Logger)
+"""
+# The package's wrapper runs the release's own init_signals, then this.
+INSTALL = "        install_worker_signals(self)\n"
+
+
+def carried_block(name):
+    """The text of uvicorn_usr1_patch/NAME.py from its BEGIN marker line to its END marker line."""
+    with open(os.path.join(PACKAGE, name + ".py")) as f:
+        text = f.read()
+    begin, end = BEGIN.format(name), END.format(name)
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise ValueError("uvicorn_usr1_patch/{}.py: expected one BEGIN and one END marker".format(name))
+    return text[text.index(begin) : text.index(end) + len(end)]
+
+
+def carried_code():
+    return "\n\n".join(carried_block(name) for name in CARRIED)
 
 
 def _replace_once(text, old, new, what):
@@ -335,8 +277,9 @@ def _replace_once(text, old, new, what):
 
 def _add_stdlib_imports(lines, names):
     """Insert `import name` lines in the leading block of stdlib imports (or start one)."""
+    known = ("asyncio", "typing") + STDLIB
     block = 0
-    while block < len(lines) and re.match(r"import ({})\n$".format("|".join(STDLIB)), lines[block]):
+    while block < len(lines) and re.match(r"import ({})\n$".format("|".join(known)), lines[block]):
         block += 1
     present = {line.split()[1] for line in lines[:block]}
     wanted = sorted(present | set(names))
@@ -348,30 +291,18 @@ def _add_stdlib_imports(lines, names):
 
 def transform(source, workers_file):
     """Pristine workers.py text -> patched text, for a release with `workers_file`."""
-    text = source
-    lines = text.splitlines(True)
-    lines = _add_stdlib_imports(lines, ["asyncio", "signal"])
-    text = "".join(lines)
-    if ARBITER not in text:
-        text = _replace_once(text, WORKER_IMPORT, ARBITER + WORKER_IMPORT, "gunicorn's Worker import")
-    if workers_file.annotated:
-        if "from typing import Any\n" not in text:
-            raise UnknownWorkersFile("an annotated workers.py without `from typing import Any`")
-        marks = {"none": " -> None", "any": " -> Any", "any_arg": ": Any", "int_arg": ": int"}
-    else:
-        marks = {"none": "", "any": "", "any_arg": "", "int_arg": ""}
-    helper = HELPER_PLAIN.format(**marks)
+    text = "".join(_add_stdlib_imports(source.splitlines(True), STDLIB))
+    text = _replace_once(text, WORKER_IMPORT, LOGGER + WORKER_IMPORT, "gunicorn's Worker import")
+    added = carried_code() + "\n\n" + PATCH_LOGGER + "\n\n"
     text = _replace_once(
-        text, "class UvicornWorker(Worker):\n", helper + "class UvicornWorker(Worker):\n", "class"
+        text, "class UvicornWorker(Worker):\n", added + "class UvicornWorker(Worker):\n", "class"
     )
-    signature = "    def init_signals(self){}:\n".format(marks["none"])
     if workers_file.family == PASS:
-        text = _replace_once(
-            text, signature + "        pass\n", signature + INIT_SIGNALS_TAIL, "init_signals"
-        )
+        signature = "    def init_signals(self):\n"
+        text = _replace_once(text, signature + "        pass\n", signature + INSTALL, "init_signals")
     elif workers_file.family == RESET:
         loop = "        for s in self.SIGNALS:\n            signal.signal(s, signal.SIG_DFL)\n"
-        text = _replace_once(text, loop, loop + INIT_SIGNALS_TAIL, "init_signals' reset loop")
+        text = _replace_once(text, loop, loop + INSTALL, "init_signals' reset loop")
     else:
         raise ValueError(workers_file.family)
     return text
@@ -388,11 +319,28 @@ uvicorn-usr1-patch: SIGUSR1 (logrotate) support for the gunicorn worker of uvico
 Release:  uvicorn {version} (one of the releases {span} sharing this workers.py)
 Expects:  uvicorn/workers.py with sha256 {sha256}
 Problem:  {problem}
-Changes:  UvicornWorker.init_signals (UvicornH11Worker inherits it) gives back to the
-          default the signal handlers still inherited from gunicorn's master (TTIN/TTOU:
-          ignored), and installs a SIGUSR1 handler, with siginterrupt off, that schedules
-          the worker's handle_usr1 (reopen the log files) on the running event loop: a burst
-          of signals coalesces into one reopen; before the loop runs it reopens at once.
+Changes:  Adds the package's own code, token for token: uvicorn_usr1_patch/atomic_reopen.py
+          and worker_signals.py between their "carried code" markers.
+          {init} as the package's wrapper does:
+          - SIGUSR1 never reopens inside the signal handler (a reopen there breaks a half
+            written line: encode/uvicorn#1565): it schedules one reopen on the running event
+            loop, a burst coalescing into one; a USR1 that comes before the loop runs is
+            remembered and done at the loop's first tick (worker.notify); one that comes
+            after the loop has ended is dropped with a line on stderr (the worker is exiting).
+          - The reopen is atomic: each log file is opened anew first and swapped in under
+            its handler's lock; a file that cannot be opened keeps the old one (no line
+            lost, nothing raised into a request) and one error line names the path, the
+            errno, the user and the fix. A worker that cannot reopen a file its master can
+            (logrotate's `create` owner vs gunicorn's --user) stops gracefully, and the
+            master forks a fresh worker holding the master's new files.
+          - QUIT/INT: gunicorn's handle_quit, ABRT: handle_abort, so the master's quick
+            stop dumps no core (encode/uvicorn#1116, benoitc/gunicorn#2604); TTIN/TTOU: a
+            handler that does nothing (SIG_IGN would reach the programs the app execs);
+            every other handler inherited from the master: the default (SIGCHLD swallowed
+            subprocess exit codes: encode/uvicorn#894).
+          At import (gunicorn's master imports this module before it forks), gunicorn's
+          Logger.reopen_files is made atomic the same way: the master keeps its old file
+          and keeps serving when it cannot open the new one.
 Apply:    in site-packages, the directory holding uvicorn/:
             cd "$(python -c 'import os, uvicorn; print(os.path.dirname(os.path.dirname(uvicorn.__file__)))')"
             patch -p1 < uvicorn-{version}.diff
@@ -400,15 +348,24 @@ Apply:    in site-packages, the directory holding uvicorn/:
           patch -p1 command. Restart gunicorn afterwards.
 Revert:   patch -p1 -R < uvicorn-{version}.diff   (patch refuses to apply it twice);
           reinstalling uvicorn also reverts it, so apply it again after each reinstall.
-Generated by tools/make_patches.py (uvicorn-usr1-patch) from the PyPI files; do not edit.
+Generated by tools/make_patches.py (uvicorn-usr1-patch) from the PyPI files and the package's
+modules; do not edit.
 
 """
 
 PROBLEMS = {
     PASS: "init_signals is `pass`: the worker keeps the master's handlers, USR1 never\n"
-    "          reopens the worker's logs, which go on into the rotated file.",
+    "          reopens the worker's logs, which go on into the rotated file; the inherited\n"
+    "          SIGCHLD handler swallows subprocess exit codes (encode/uvicorn#894).",
     RESET: "init_signals resets the signals to SIG_DFL: USR1 kills the worker; gunicorn\n"
-    "          boots a new one and in-flight requests are dropped.",
+    "          boots a new one and in-flight requests are dropped (encode/uvicorn#1565).",
+}
+
+INIT = {
+    PASS: "UvicornWorker.init_signals (`pass`; UvicornH11Worker inherits it) now calls\n"
+    "          install_worker_signals(self),",
+    RESET: "UvicornWorker.init_signals (UvicornH11Worker inherits it) keeps its reset to\n"
+    "          SIG_DFL, then calls install_worker_signals(self),",
 }
 
 
@@ -424,11 +381,36 @@ def render(release, releases):
         span=span,
         sha256=release.sha256,
         problem=PROBLEMS[release.workers_file.family],
+        init=INIT[release.workers_file.family],
     )
-    diff = difflib.unified_diff(
-        source.splitlines(True), patched.splitlines(True), "a/" + WORKERS, "b/" + WORKERS, n=3
-    )
-    return header + "".join(diff)
+    return header + "".join(unified_diff(source.splitlines(True), patched.splitlines(True)))
+
+
+def _hunk_range(start, stop):
+    """difflib's unified range: 'first,length', a lone line as 'first', none as 'before,0'."""
+    length = stop - start
+    if length == 1:
+        return str(start + 1)
+    return "{},{}".format(start + 1 if length else start, length)
+
+
+def unified_diff(old, new, context=3):
+    """difflib.unified_diff without the "popular lines" heuristic (autojunk): in a file this long
+    it takes blank lines for junk, and the diff removes and re-adds a blank line of the release."""
+    out = ["--- a/{}\n".format(WORKERS), "+++ b/{}\n".format(WORKERS)]
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for group in matcher.get_grouped_opcodes(context):
+        out.append(
+            "@@ -{} +{} @@\n".format(
+                _hunk_range(group[0][1], group[-1][2]), _hunk_range(group[0][3], group[-1][4])
+            )
+        )
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out += [" " + line for line in old[i1:i2]]
+            else:
+                out += ["-" + line for line in old[i1:i2]] + ["+" + line for line in new[j1:j2]]
+    return out
 
 
 def patched_source(release):
