@@ -137,6 +137,7 @@ def inspect_environment():
             }
             entry["in_gunicorn_workers"] = try_init_signals(cls, cls.init_signals)
             report["workers"].append(entry)
+        report["plain_uvicorn"] = inspect_plain_uvicorn()
     ours = uvicorn_usr1_patch.UvicornUSR1PatchWarning
     report["warnings"] = [str(w.message) for w in caught if issubclass(w.category, ours)]
     report["ok"], report["next"] = verdict(report)
@@ -196,11 +197,91 @@ def render(report):
             ("  in gunicorn here  ", "in_gunicorn_workers"),
         ):
             lines.append(label + releases.DESCRIPTIONS.get(worker[key], worker[key]))
+    lines += render_plain_uvicorn(report.get("plain_uvicorn", []))
     for message in report["warnings"]:
         lines.append("warning             " + message)
     lines.append("verdict             " + ("OK: USR1 reopens logs safely" if report["ok"] else "NOT OK"))
     lines.append("next                " + report["next"])
     return "\n".join(lines)
+
+
+# -- plain uvicorn (no gunicorn): what `kill -USR1 <main pid>` does here --------------------------
+PLAIN_BEHAVIOURS = {
+    "server-dies": "USR1 kills the server (default action): an outage",
+    "supervisor-dies": "USR1 kills the supervisor; its children are orphaned, writing into the rotated file",
+    "swallowed": "USR1 is queued and dropped (no handle_usr1): every process keeps the rotated file",
+    "uvicorn": "uvicorn handles USR1 itself",
+    "loop-safe": "reopens every FileHandler from the event loop",
+    "relays": "reopens its own files, relays USR1 to each live child (which reopens from its loop)",
+    "unknown": "unknown shape: left alone",
+}
+PLAIN_PARTS = [
+    ("uvicorn", "uvicorn.server", "Server"),
+    ("uvicorn --workers N", "uvicorn.supervisors.multiprocess", "Multiprocess"),
+    ("uvicorn --reload", "uvicorn.supervisors.basereload", "BaseReload"),
+]
+
+
+def _plain_unpatched(module, cls):
+    """Read from uvicorn's own classes (our additions set aside), not from its version."""
+    own = {name: v for name, v in vars(cls).items() if not getattr(v, "uvicorn_usr1_patch", False)}
+    if cls.__name__ == "Server":
+        if signal.SIGUSR1 in tuple(getattr(module, "HANDLED_SIGNALS", ())):
+            return "uvicorn"
+        return "server-dies" if "serve" in vars(cls) else "unknown"
+    if "handle_usr1" in own:
+        return "uvicorn"
+    if callable(own.get("handle_signals")):
+        takes_usr1 = signal.SIGUSR1 in (getattr(module, "SIGNALS", None) or {})
+        return "swallowed" if takes_usr1 else "supervisor-dies"
+    if "startup" in vars(cls) and callable(own.get("run")):
+        return "supervisor-dies"
+    return "unknown"
+
+
+def inspect_plain_uvicorn():
+    """[{part, unpatched, here}] for uvicorn's server and supervisors, when uvicorn is installed.
+
+    `here` is what a uvicorn started from this environment does: importing the module here
+    goes through the start-up hook exactly as `uvicorn ...` does."""
+    from uvicorn_usr1_patch import server_patch, supervisor_patch
+
+    parts = []
+    for part, module_name, class_name in PLAIN_PARTS:
+        module, failure = _import(module_name, class_name)
+        if failure is not None:
+            parts.append({"part": part, "error": failure["error"]})
+        if module is None:
+            continue
+        cls = getattr(module, class_name, None)
+        if not isinstance(cls, type):
+            continue
+        unpatched = _plain_unpatched(module, cls)
+        if class_name == "Server":
+            here = "loop-safe" if server_patch.is_patched(cls) else unpatched
+        else:
+            here = "relays" if supervisor_patch.is_patched(cls) else unpatched
+        parts.append(
+            {
+                "part": part,
+                "class": "{}.{}".format(module_name, class_name),
+                "unpatched": unpatched,
+                "here": here,
+            }
+        )
+    return parts
+
+
+def render_plain_uvicorn(parts):
+    lines = []
+    for entry in parts:
+        if "error" in entry:
+            lines.append("{:<20}import failed: {}".format(entry["part"], entry["error"]))
+            continue
+        lines.append("plain {}".format(entry["part"]))
+        lines.append("  unpatched         " + PLAIN_BEHAVIOURS.get(entry["unpatched"], entry["unpatched"]))
+        lines.append("  started from here " + PLAIN_BEHAVIOURS.get(entry["here"], entry["here"]))
+    return lines
 
 
 def main(argv):
