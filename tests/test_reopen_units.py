@@ -181,6 +181,33 @@ def test_a_failed_reopen_keeps_writing_to_the_old_file(fault, file_logger):
     assert "pid {} runs as".format(os.getpid()) in line and "fix:" in line
 
 
+class OddHandler(logging.FileHandler):
+    """A FileHandler subclass whose own _open fails with something other than an OSError."""
+
+    def _open(self):
+        if getattr(self, "broken", False):
+            raise ValueError("odd handler")
+        return super()._open()
+
+
+def test_an_odd_handler_does_not_stop_the_others(file_logger, tmp_path):
+    logger, handler, path, errors = file_logger
+    odd = OddHandler(str(tmp_path / "odd.log"))
+    odd.broken = True
+    logging.getLogger("issue9-odd").addHandler(odd)
+    try:
+        os.rename(path, path + ".1")
+        failures = atomic_reopen.reopen_log_files()
+        assert [(p, type(e).__name__) for p, e in failures] == [(odd.baseFilename, "ValueError")]
+        logger.info("after")  # the plain handler after it was reopened all the same
+        handler.flush()
+        with open(path) as f:
+            assert f.read() == "after\n"
+    finally:
+        logging.getLogger("issue9-odd").removeHandler(odd)
+        odd.close()
+
+
 def test_a_successful_reopen_swaps_the_stream_and_closes_the_old_one(file_logger):
     logger, handler, path, errors = file_logger
     stream = handler.stream
