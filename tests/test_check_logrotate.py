@@ -11,37 +11,11 @@ import subprocess
 import tempfile
 
 import pytest
+import stacks
 from check_cli import run_check, run_json
 
-from tools import venvs
 from tools.gunicorn_run import Gunicorn
 from uvicorn_usr1_patch import check, check_logrotate, check_target, procfs
-
-SYSTEM_PYTHON = "/usr/bin/python3"  # readable by `nobody`, unlike pyenv's under /root (0700)
-NOBODY_VENVS = "/var/tmp/uvicorn-usr1-patch-venvs"
-
-
-def nobody_venv():
-    """gunicorn 23 + uvicorn 0.29.0 (+ this package) on Debian's python3, outside /root (0700), so
-    that workers running as `nobody` can import what they need after gunicorn drops to that user."""
-    assert os.path.exists(SYSTEM_PYTHON), "Debian's python3 is needed for workers running as nobody"
-    path = os.path.join(NOBODY_VENVS, "debian-python3-gunicorn23.0.0-uvicorn0.29.0")
-    os.makedirs(NOBODY_VENVS, exist_ok=True)
-    os.chmod(NOBODY_VENVS, 0o755)
-    venv = venvs.Venv(path)
-    with venvs._locked(path):
-        if not os.path.exists(os.path.join(path, ".complete")):
-            shutil.rmtree(path, ignore_errors=True)
-            subprocess.check_output(
-                [venvs.uv(), "venv", "-q", "-p", SYSTEM_PYTHON, path], stderr=subprocess.STDOUT
-            )
-            subprocess.check_output(
-                [venvs.uv(), "pip", "install", "-q", "--python", venv.python]
-                + ["gunicorn==23.0.0", "uvicorn==0.29.0", venvs.wheel()],
-                stderr=subprocess.STDOUT,
-            )
-            open(os.path.join(path, ".complete"), "w").close()
-    return venv
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +24,9 @@ def server_as_nobody():
     workdir = tempfile.mkdtemp(prefix="check-logrotate-")
     os.chmod(workdir, 0o755)
     nobody = pwd.getpwnam("nobody")
-    g = Gunicorn(nobody_venv(), workdir, extra_args=["--user", "nobody", "--group", "nogroup"])
+    g = Gunicorn(
+        stacks.shared_venv("uvicorn-0.29.0"), workdir, extra_args=["--user", "nobody", "--group", "nogroup"]
+    )
     open(g.app_log, "w").close()  # the workers open it as nobody
     os.chown(g.app_log, nobody.pw_uid, nobody.pw_gid)
     g.start()
