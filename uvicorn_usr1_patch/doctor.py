@@ -4,7 +4,8 @@ Looks at this environment as gunicorn's master would see it: which worker classe
 installed, what their own init_signals does with SIGUSR1 (tried for real on a stand-in
 worker, with every signal handler saved and restored), whether the start-up hook is active
 in this interpreter, and so whether workers started from here get the loop-safe reopen.
-Exit 0 when they do, 1 otherwise.
+Also what plain uvicorn (no gunicorn) does with USR1 here; where gunicorn is not installed,
+that is the verdict (issue 11). Exit 0 when they do, 1 otherwise.
 """
 
 import glob
@@ -144,9 +145,31 @@ def inspect_environment():
     return report
 
 
+# what a plain uvicorn started from here does with USR1 that counts as reopening (PLAIN_BEHAVIOURS)
+PLAIN_REOPENS = ("loop-safe", "relays", "uvicorn")
+
+
+def plain_only(report):
+    """True when only plain uvicorn can run here: no UvicornWorker imports, and the only reason is
+    that gunicorn is not installed (uvicorn.workers imports it), yet uvicorn's server is there."""
+    workers = [w for w in report["workers"] if "unpatched" in w]
+    failed = [w for w in report["workers"] if "error" in w]
+    plain = [p for p in report.get("plain_uvicorn", []) if "here" in p]
+    return bool(plain) and not workers and all(f.get("missing") == "gunicorn" for f in failed)
+
+
 def verdict(report):
     workers = [w for w in report["workers"] if "unpatched" in w]
     failed = [w for w in report["workers"] if "error" in w]
+    if plain_only(report):
+        # uvicorn without gunicorn (issue 11): `uvicorn app:app`, --workers, --reload
+        parts = report["plain_uvicorn"]
+        if all(p.get("here") in PLAIN_REOPENS for p in parts):
+            return True, (
+                "nothing: plain uvicorn reopens its logs on USR1 (gunicorn is not installed here); "
+                "restart uvicorn once if it was started before the install"
+            )
+        return False, _why_not_patched(report, "plain uvicorn")
     if not workers:
         for failure in failed:
             missing = failure.get("missing")
@@ -161,18 +184,22 @@ def verdict(report):
         return False, "install uvicorn (or uvicorn-worker) in this environment: no UvicornWorker found"
     if all(w["in_gunicorn_workers"] == releases.DEFERRED for w in workers):
         return True, "nothing; restart gunicorn once if it was started before the install"
+    return False, _why_not_patched(report, "the worker")
+
+
+def _why_not_patched(report, what):
     if not report["enabled"]:
-        return False, "unset {} (it turns the patch off)".format(uvicorn_usr1_patch.ENV_VAR)
+        return "unset {} (it turns the patch off)".format(uvicorn_usr1_patch.ENV_VAR)
     if report["warnings"]:
-        return False, "fix what the warning names: " + report["warnings"][0]
+        return "fix what the warning names: " + report["warnings"][0]
     if not report["pth"]:
-        return False, "pip install uvicorn-usr1-patch into this environment ({})".format(sys.prefix)
+        return "pip install uvicorn-usr1-patch into this environment ({})".format(sys.prefix)
     if not report["hook_active"]:
-        return False, (
+        return (
             "the .pth did not run in this interpreter (python -S, or an embedded/frozen Python?): "
             "call uvicorn_usr1_patch.install() from sitecustomize.py or gunicorn.conf.py"
         )
-    return False, "report this: the hook is active but the worker was not patched"
+    return "report this: the hook is active but {} was not patched".format(what)
 
 
 def render(report):
@@ -188,6 +215,9 @@ def render(report):
         hook += "; turned off by {}".format(uvicorn_usr1_patch.ENV_VAR)
     lines.append("{:<20}{}".format("start-up hook", hook))
     for worker in report["workers"]:
+        if worker.get("missing") == "gunicorn" and plain_only(report):
+            lines.append("{:<20}needs gunicorn (not installed): plain uvicorn only".format(worker["class"]))
+            continue
         if "error" in worker:
             lines.append("{:<20}import failed: {}".format(worker["class"], worker["error"]))
             continue
@@ -200,7 +230,12 @@ def render(report):
     lines += render_plain_uvicorn(report.get("plain_uvicorn", []))
     for message in report["warnings"]:
         lines.append("warning             " + message)
-    lines.append("verdict             " + ("OK: USR1 reopens logs safely" if report["ok"] else "NOT OK"))
+    ok = (
+        "OK: plain uvicorn reopens its logs on USR1, from the event loop"
+        if plain_only(report)
+        else "OK: USR1 reopens logs safely"
+    )
+    lines.append("verdict             " + (ok if report["ok"] else "NOT OK"))
     lines.append("next                " + report["next"])
     return "\n".join(lines)
 
