@@ -268,23 +268,27 @@ def _file_text(f, base):
 PLAIN_MODES = {"single": "single process", "workers": "--workers", "reload": "--reload"}
 
 
-def _title(report):
+def _target(report):
     if report.get("server") == "uvicorn":
-        return "uvicorn main process {} ({})".format(report["master"], PLAIN_MODES[report["mode"]])
-    return "gunicorn master {}".format(report["master"])
+        return "uvicorn main process {}".format(report["master"])
+    return "master {}".format(report["master"])
+
+
+def _title(report):
+    if report.get("server") != "uvicorn":
+        return "gunicorn master {}, {} workers".format(report["master"], len(report["workers"]))
+    title = "{} ({})".format(_target(report), PLAIN_MODES[report["mode"]])
+    if report["mode"] == "workers":
+        title += ", {} workers".format(len(report["workers"]))
+    elif report["mode"] == "reload":
+        title += ", child {}".format(", ".join(map(str, report["workers"])) or "none")
+    return title
 
 
 def render(report):
     base = _common_dir(report)
     plain = report.get("server") == "uvicorn"
-    count = "" if plain and report["mode"] == "single" else ", {} workers".format(len(report["workers"]))
-    lines = [
-        "{}{}{}".format(
-            _title(report),
-            count,
-            "; log files under " + procfs.escape(base) + "/" if base else "",
-        )
-    ]
+    lines = [_title(report) + ("; log files under " + procfs.escape(base) + "/" if base else "")]
     for p in report["processes"]:
         names = []
         for f in p["files"]:  # stdout and stderr often share a file: list it once
@@ -346,7 +350,7 @@ def render_reopen(result):
     lines = ["before:", render(result["before"]), ""]
     lines.append(
         "sent SIGUSR1 to {}; waited {:.2f}s (limit {}s)".format(
-            _title(result["before"]).rsplit(" (", 1)[0], result["seconds"], result["timeout"]
+            _target(result["before"]), result["seconds"], result["timeout"]
         )
     )
     lines += ["after:", render(result["after"]), ""]
