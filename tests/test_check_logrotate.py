@@ -213,7 +213,9 @@ def test_signals_in_scripts():
     assert check_logrotate.signals("P=$(cat /run/g.pid) && kill -USR1 $P") == [("kill", "/run/g.pid")]
     assert check_logrotate.signals("kill -HUP $(cat /run/g.pid)") == []
     assert check_logrotate.signals("systemctl kill -s USR1 app.service") == [("systemctl", "app.service")]
-    assert check_logrotate.signals("systemctl kill --kill-whom=main -s USR1 app.service") == []
+    assert check_logrotate.signals("systemctl kill --kill-whom=main -s USR1 app.service") == [
+        ("systemctl-main", "app.service")
+    ]
 
 
 @pytest.mark.e2e
@@ -234,3 +236,29 @@ def test_logrotate_review_without_option_reads_the_system_config(server_as_nobod
         f.write("/a.log {\n")  # a broken system config: not reviewed, check itself still works
     report, status = check.run(args)
     assert report["logrotate"]["error"] and status == 0
+
+
+@pytest.mark.e2e
+def test_systemd_main_process_signal_is_not_a_missing_signal(server_as_nobody):
+    """The README's plain-uvicorn stanza signals the unit's main process through systemd; with no
+    systemd unit around the server (this test machine), which process gets it cannot be checked:
+    no finding, rather than a false "no postrotate signal"."""
+    g = server_as_nobody
+    body = (
+        "{access} {{\n    create 0640 nobody nogroup\n    postrotate\n"
+        "        systemctl kill -s USR1 --kill-whom=main app.service\n    endscript\n}}\n"
+    )
+    conf = write_conf(g, "systemd-main.conf", body)
+    code, report = run_json("--pidfile", g.pidfile, "--logrotate", conf)
+    assert report["logrotate"]["findings"] == [] and code == 0, report
+
+
+def test_systemd_unit_is_matched_to_the_server(monkeypatch):
+    server = {"master": 4242}
+    monkeypatch.setattr(check_logrotate.procfs, "parent_pid", lambda pid: 1)
+    monkeypatch.setattr(check_logrotate.procfs, "systemd_unit", lambda pid: "app.service")
+    assert check_logrotate._is_this_unit("app.service", server) is True
+    assert check_logrotate._is_this_unit("app", server) is True
+    assert check_logrotate._is_this_unit("other.service", server) is False
+    monkeypatch.setattr(check_logrotate.procfs, "systemd_unit", lambda pid: None)
+    assert check_logrotate._is_this_unit("app.service", server) is None
