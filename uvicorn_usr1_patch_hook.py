@@ -1,11 +1,11 @@
-"""uvicorn-usr1-patch's start-up hook: a sys.meta_path finder that patches UvicornWorker
-right after its module is executed.
+"""uvicorn-usr1-patch's start-up hook: a sys.meta_path finder that patches UvicornWorker, and
+plain uvicorn's Server and supervisors, right after their modules are executed.
 
 uvicorn_usr1_patch.pth imports this module at every interpreter start. It is one top-level
 module (not part of the package, whose import would cost a second module) and imports only
 ``sys``. The finder's fast path for every other module name is one frozenset lookup; wrapt,
 uvicorn and the rest of the package are imported only when one of TARGETS is being imported
-(in gunicorn's master, before it forks).
+(in gunicorn's master before it forks; in plain uvicorn when it loads its server).
 
 Nothing here may raise into the import it hooks: every surprise ends in "not patched" and one
 warning, and the import goes on as if the package were absent.
@@ -13,9 +13,19 @@ warning, and the import goes on as if the package were absent.
 
 import sys
 
-# Modules whose execution defines a UvicornWorker class: uvicorn's own (0.4 onwards) and the
-# separate uvicorn-worker package (whose __init__ imports the class from uvicorn_worker._workers).
-TARGETS = frozenset(("uvicorn.workers", "uvicorn_worker"))
+# Target module -> the module of the package that patches it (its patch_module(module)).
+PATCHERS = {
+    # UvicornWorker: uvicorn's own (0.4 onwards) and the separate uvicorn-worker package (whose
+    # __init__ imports the class from uvicorn_worker._workers).
+    "uvicorn.workers": "worker_patch",
+    "uvicorn_worker": "worker_patch",
+    # Plain uvicorn (no gunicorn): the server, and the --workers and --reload supervisors
+    # (statreload, watchfilesreload and watchgodreload inherit BaseReload's startup).
+    "uvicorn.server": "server_patch",
+    "uvicorn.supervisors.multiprocess": "supervisor_patch",
+    "uvicorn.supervisors.basereload": "supervisor_patch",
+}
+TARGETS = frozenset(PATCHERS)
 
 
 class UvicornWorkerFinder(object):
@@ -104,11 +114,12 @@ def _warn(what, why):
 
 
 def patch_loaded(module):
-    """Patch the UvicornWorker of an executed target module. Never raises."""
+    """Patch what an executed target module defines. Never raises."""
     try:
-        from uvicorn_usr1_patch import worker_patch
+        from importlib import import_module
 
-        worker_patch.patch_module(module)
+        patcher = import_module("uvicorn_usr1_patch." + PATCHERS[module.__name__])
+        patcher.patch_module(module)
     except Exception as exc:
         _warn(getattr(module, "__name__", "?"), "unexpected {}: {}".format(type(exc).__name__, exc))
 

@@ -558,3 +558,101 @@ def test_environment_of_python_m_gunicorn_found_on_path(tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+# -- plain uvicorn (issue 11): --pid of its main process, reported like a gunicorn master ---------
+def test_uvicorn_lookalike_is_refused():
+    """`exec -a uvicorn sleep`: named like uvicorn, not Python: exit 2 even without --reopen."""
+    proc = subprocess.Popen(["bash", "-c", "exec -a uvicorn sleep 1000"], stdin=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: procfs.command_line(proc.pid)[:1] == ["uvicorn"], 10, what="the exec")
+        for args in (["--pid", proc.pid], ["--pid", proc.pid, "--reopen"]):
+            assert_one_line_error(*run_check(*args), needle="is named uvicorn but runs")
+            assert alive(proc)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_plain_verdicts_from_masks():
+    env = {"worker_class": None, "versions": {"uvicorn": "0.54.0"}, "patch_env": None}
+    env.update(
+        site_packages="/site", patch_pth="/site/uvicorn_usr1_patch.pth", patch_installed_after_start=False
+    )
+    off = dict(env, patch_env="0")
+    usr1 = procfs.signal_bit(signal.SIGUSR1)
+
+    def verdict(role, mode, cgt, environment=env):
+        found = check_verdicts.plain_verdict(
+            {"SigBlk": 0, "SigIgn": 0, "SigCgt": cgt}, role, mode, environment
+        )
+        return found["usr1"], found["usr1_ok"], found["problem"]
+
+    assert verdict("master", "single", 0) == ("default", False, "USR1 kills the server")
+    assert verdict("master", "single", usr1) == ("caught", True, None)
+    assert verdict("master", "workers", 0, off)[:2] == ("default", False)  # uvicorn <= 0.29
+    assert verdict("master", "workers", usr1, off)[:2] == ("swallowed", False)  # 0.30+: queued, dropped
+    assert verdict("master", "workers", usr1) == ("caught", True, None)
+    assert verdict("worker", "workers", 0)[:2] == ("default", False)
+    assert verdict("worker", "reload", usr1) == ("caught", True, None)
+
+
+# (release, mode, patched) -> (exit status, USR1 state of the main process, of the workers, --reopen:
+# "refused" (exit 2, nothing signalled), "reopened" (exit 0, new lines in the new file) or "stale"
+# (sent, exit 1, the control: new lines in the rotated file))
+PLAIN = {
+    ("0.54.0", "single", False): (1, "default", None, "refused"),
+    ("0.54.0", "single", True): (0, "caught", None, "reopened"),
+    ("0.54.0", "workers", False): (1, "swallowed", "default", "stale"),
+    ("0.54.0", "workers", True): (0, "caught", "caught", "reopened"),
+    ("0.54.0", "reload", False): (1, "default", "default", "refused"),
+    ("0.54.0", "reload", True): (0, "caught", "caught", "reopened"),
+    ("0.29.0", "single", False): (1, "default", None, "refused"),
+    ("0.29.0", "workers", False): (1, "default", "default", "refused"),
+    ("0.29.0", "workers", True): (0, "caught", "caught", "reopened"),
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("release, mode, patched", sorted(PLAIN), ids=lambda v: str(v))
+def test_plain_uvicorn_check_and_reopen(tmp_path, release, mode, patched):
+    from tools import uvicorn_run
+    from tools.uvicorn_run import OFF, Uvicorn, family_venv
+
+    status, main_state, worker_state, reopen = PLAIN[release, mode, patched]
+    with Uvicorn(family_venv(release), str(tmp_path), mode=mode, env=None if patched else OFF) as server:
+        main, workers = server.main_pid, server.worker_pids()
+        code, report = run_json("--pid", main)
+        assert (code, report["server"], report["mode"], report["workers"]) == (
+            status,
+            "uvicorn",
+            mode,
+            workers,
+        )
+        states = [p["usr1"] for p in report["processes"]]
+        assert states == [main_state] + [worker_state] * len(workers), report["processes"]
+        code, text, _ = run_check("--pid", main)
+        verdict = text.splitlines()[-2]
+        assert code == status and verdict.startswith("verdict: " + ("OK" if status == 0 else "PROBLEM"))
+        if mode == "single" and not patched:
+            assert verdict == "verdict: PROBLEM: USR1 kills the server: {}".format(main)
+        if workers:  # a worker is no main process: check names the one to pass
+            needle = "is a uvicorn worker of main process {}; pass --pid {}".format(main, main)
+            assert_one_line_error(*run_check("--pid", workers[0], "--reopen"), needle=needle)
+
+        assert server.requests(5, "before") == 0
+        server.rename_logs()
+        args = ["--pid", main, "--reopen", "--timeout", 10 if reopen == "reopened" else 2]
+        if reopen == "refused":
+            assert_one_line_error(*run_check(*args), needle="does not catch SIGUSR1: USR1 would kill it")
+        else:
+            code, result = run_json(*args)
+            assert result["usr1_sent_to"] == main and result["after"]["workers"] == workers
+            assert (code, result["cleared"]) == ((0, True) if reopen == "reopened" else (1, False))
+        assert uvicorn_run.alive(main) and server.proc.poll() is None
+        assert server.worker_pids() == workers and all(uvicorn_run.alive(pid) for pid in workers)
+        assert server.requests(5, "after") == 0
+        old, new = server.access_log + ".1", server.access_log
+        wait_for(lambda: count_lines(old, "tag=after") + count_lines(new, "tag=after") == 5, 10, what="lines")
+        where = (5, 0) if reopen == "reopened" else (0, 5)  # (new file, rotated file)
+        assert (count_lines(new, "tag=after"), count_lines(old, "tag=after")) == where

@@ -11,37 +11,11 @@ import subprocess
 import tempfile
 
 import pytest
+import stacks
 from check_cli import run_check, run_json
 
-from tools import venvs
 from tools.gunicorn_run import Gunicorn
 from uvicorn_usr1_patch import check, check_logrotate, check_target, procfs
-
-SYSTEM_PYTHON = "/usr/bin/python3"  # readable by `nobody`, unlike pyenv's under /root (0700)
-NOBODY_VENVS = "/var/tmp/uvicorn-usr1-patch-venvs"
-
-
-def nobody_venv():
-    """gunicorn 23 + uvicorn 0.29.0 (+ this package) on Debian's python3, outside /root (0700), so
-    that workers running as `nobody` can import what they need after gunicorn drops to that user."""
-    assert os.path.exists(SYSTEM_PYTHON), "Debian's python3 is needed for workers running as nobody"
-    path = os.path.join(NOBODY_VENVS, "debian-python3-gunicorn23.0.0-uvicorn0.29.0")
-    os.makedirs(NOBODY_VENVS, exist_ok=True)
-    os.chmod(NOBODY_VENVS, 0o755)
-    venv = venvs.Venv(path)
-    with venvs._locked(path):
-        if not os.path.exists(os.path.join(path, ".complete")):
-            shutil.rmtree(path, ignore_errors=True)
-            subprocess.check_output(
-                [venvs.uv(), "venv", "-q", "-p", SYSTEM_PYTHON, path], stderr=subprocess.STDOUT
-            )
-            subprocess.check_output(
-                [venvs.uv(), "pip", "install", "-q", "--python", venv.python]
-                + ["gunicorn==23.0.0", "uvicorn==0.29.0", venvs.wheel()],
-                stderr=subprocess.STDOUT,
-            )
-            open(os.path.join(path, ".complete"), "w").close()
-    return venv
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +24,9 @@ def server_as_nobody():
     workdir = tempfile.mkdtemp(prefix="check-logrotate-")
     os.chmod(workdir, 0o755)
     nobody = pwd.getpwnam("nobody")
-    g = Gunicorn(nobody_venv(), workdir, extra_args=["--user", "nobody", "--group", "nogroup"])
+    g = Gunicorn(
+        stacks.shared_venv("uvicorn-0.29.0"), workdir, extra_args=["--user", "nobody", "--group", "nogroup"]
+    )
     open(g.app_log, "w").close()  # the workers open it as nobody
     os.chown(g.app_log, nobody.pw_uid, nobody.pw_gid)
     g.start()
@@ -237,7 +213,9 @@ def test_signals_in_scripts():
     assert check_logrotate.signals("P=$(cat /run/g.pid) && kill -USR1 $P") == [("kill", "/run/g.pid")]
     assert check_logrotate.signals("kill -HUP $(cat /run/g.pid)") == []
     assert check_logrotate.signals("systemctl kill -s USR1 app.service") == [("systemctl", "app.service")]
-    assert check_logrotate.signals("systemctl kill --kill-whom=main -s USR1 app.service") == []
+    assert check_logrotate.signals("systemctl kill --kill-whom=main -s USR1 app.service") == [
+        ("systemctl-main", "app.service")
+    ]
 
 
 @pytest.mark.e2e
@@ -258,3 +236,29 @@ def test_logrotate_review_without_option_reads_the_system_config(server_as_nobod
         f.write("/a.log {\n")  # a broken system config: not reviewed, check itself still works
     report, status = check.run(args)
     assert report["logrotate"]["error"] and status == 0
+
+
+@pytest.mark.e2e
+def test_systemd_main_process_signal_is_not_a_missing_signal(server_as_nobody):
+    """The README's plain-uvicorn stanza signals the unit's main process through systemd; with no
+    systemd unit around the server (this test machine), which process gets it cannot be checked:
+    no finding, rather than a false "no postrotate signal"."""
+    g = server_as_nobody
+    body = (
+        "{access} {{\n    create 0640 nobody nogroup\n    postrotate\n"
+        "        systemctl kill -s USR1 --kill-whom=main app.service\n    endscript\n}}\n"
+    )
+    conf = write_conf(g, "systemd-main.conf", body)
+    code, report = run_json("--pidfile", g.pidfile, "--logrotate", conf)
+    assert report["logrotate"]["findings"] == [] and code == 0, report
+
+
+def test_systemd_unit_is_matched_to_the_server(monkeypatch):
+    server = {"master": 4242}
+    monkeypatch.setattr(check_logrotate.procfs, "parent_pid", lambda pid: 1)
+    monkeypatch.setattr(check_logrotate.procfs, "systemd_unit", lambda pid: "app.service")
+    assert check_logrotate._is_this_unit("app.service", server) is True
+    assert check_logrotate._is_this_unit("app", server) is True
+    assert check_logrotate._is_this_unit("other.service", server) is False
+    monkeypatch.setattr(check_logrotate.procfs, "systemd_unit", lambda pid: None)
+    assert check_logrotate._is_this_unit("app.service", server) is None

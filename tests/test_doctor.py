@@ -60,15 +60,33 @@ def test_bad_arguments_exit_2():
 
 
 # -- a missing or broken piece: the right advice, and always a report ---------------------------
-def test_uvicorn_without_gunicorn_says_install_gunicorn():
-    stack = STACKS["uvicorn-0.18.3"]
-    no_gunicorn = [r for r in stack.requirements if not r.startswith("gunicorn")]
-    python = venvs.ensure(stack.python, no_gunicorn).python
+def without_gunicorn(name):
+    """The stack's venv without gunicorn: uvicorn (and this package) only."""
+    stack = STACKS[name]
+    return venvs.ensure(stack.python, [r for r in stack.requirements if not r.startswith("gunicorn")])
+
+
+@pytest.mark.parametrize("name", ["uvicorn-0.18.3", "uvicorn-0.54.0"])
+def test_plain_uvicorn_without_gunicorn_is_ok_when_patched(name):
+    """No gunicorn: plain uvicorn is what runs here; patched, the doctor says it reopens (exit 0;
+    it said "no UvicornWorker found" / "pip install gunicorn", exit 1, before)."""
+    python = without_gunicorn(name).python
     code, out, err = doctor(None, python=python)
-    assert code == 1, out + err
+    assert code == 0, out + err
     assert "gunicorn            not installed" in out
-    assert "next                pip install gunicorn into this environment" in out
-    assert "install uvicorn" not in out
+    assert "uvicorn.workers     needs gunicorn (not installed): plain uvicorn only" in out
+    assert "verdict             OK: plain uvicorn reopens its logs on USR1, from the event loop" in out
+    assert "next                nothing: plain uvicorn reopens its logs on USR1" in out
+    assert "install gunicorn" not in out and "install uvicorn " not in out
+
+    # the control: the same venv with the patch turned off: what uvicorn does alone, exit 1
+    code, out, _ = doctor(None, "--json", python=python, env={"UVICORN_USR1_PATCH": "0"})
+    report = json.loads(out)
+    assert (code, report["ok"]) == (1, False)
+    assert report["next"] == "unset UVICORN_USR1_PATCH (it turns the patch off)"
+    parts = report["plain_uvicorn"]
+    assert [p["here"] for p in parts] == [p["unpatched"] for p in parts]
+    assert parts[0]["here"] == "server-dies"
 
 
 @pytest.mark.parametrize(

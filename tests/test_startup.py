@@ -463,3 +463,26 @@ def test_uvicorn_imported_from_a_zip(python_minor, make_env, tmp_path):
     seen, proc = env.report(ZIPPED_UVICORN, str(tmp_path / "uvicorn.zip"), base, workers)
     assert (seen["on_import"], seen["after_install"], seen["layers"]) == (True, True, 1)
     assert proc.stderr == ""
+
+
+# A damaged start-up module behind the .pth (a half-upgraded or hand-edited install): the .pth
+# line must stay silent whatever the module raises, at import or in startup() (issue 9).
+DAMAGED_HOOKS = {
+    "RuntimeError at import": "raise RuntimeError('damaged on purpose')\n",
+    "SyntaxError": "def startup(:\n",
+    "ImportError inside": "import uvicorn_usr1_patch_no_such_module\n",
+    "startup() raises": "def startup():\n    raise ValueError('damaged on purpose')\n",
+    "no startup()": "x = 1\n",
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED_HOOKS))
+@pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
+def test_damaged_hook_module_is_silent(python_minor, damage, make_env):
+    env = make_env(python_minor, wrapt=False)
+    hook = os.path.join(env.site_packages, "uvicorn_usr1_patch_hook.py")
+    with open(hook, "w") as f:
+        f.write(DAMAGED_HOOKS[damage])
+    for flags in ([], ["-W", "error"]):
+        proc = env.run(None, "-c", "print('program ran')", flags=flags)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "program ran\n", ""), (flags, proc.stderr)

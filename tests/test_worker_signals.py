@@ -64,13 +64,14 @@ def test_patched_worker_defers_and_coalesces_usr1(name):
     assert "UvicornUSR1PatchWarning" not in stderr
 
 
-# What a patched worker has after init_signals, whatever the release: gunicorn's own worker
-# handlers for QUIT/INT/ABRT (no core dump, encode/uvicorn#1116), a do-nothing handler for
+# What a patched worker has after init_signals, whatever the release: a quick exit for QUIT/INT
+# (uvicorn's quick shutdown from the loop, gunicorn's handle_quit without one) and gunicorn's
+# handle_abort for ABRT (no core dump, encode/uvicorn#1116), a do-nothing handler for
 # TTIN/TTOU (not inherited by exec, unlike SIG_IGN), the default for HUP/USR2/CHLD as in
 # gunicorn's own workers. The README's signal table quotes these.
 PATCHED_SIGNALS = {
-    "SIGQUIT": "worker.handle_quit",
-    "SIGINT": "worker.handle_quit",
+    "SIGQUIT": "quick exit",
+    "SIGINT": "quick exit",
     "SIGABRT": "worker.handle_abort",
     "SIGUSR1": "deferred",
     "SIGTTIN": "nothing",

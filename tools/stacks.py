@@ -140,3 +140,10 @@ def venv(name, with_patch=True):
     """The cached venv of the stack `name` (any of ALL)."""
     stack = ALL[name]
     return venvs.ensure(stack.python, stack.requirements, with_patch=with_patch)
+
+
+def shared_venv(name):
+    """The stack's venv where a worker running as `nobody` can import from (gunicorn as root
+    with --user nobody; tools/venvs.py ensure_shared)."""
+    stack = ALL[name]
+    return venvs.ensure_shared(stack.python, stack.requirements)

@@ -25,6 +25,10 @@ from uvicorn_usr1_patch.releases import version_key  # noqa: E402
 
 # Outside the checkout, so CI's fresh clone and other worktrees reuse what is already built.
 VENVS = os.environ.get("UVICORN_USR1_PATCH_VENVS", os.path.expanduser("~/.cache/uvicorn-usr1-patch/venvs"))
+# Venvs for workers that drop privileges (gunicorn as root with --user nobody): root's home
+# is 0700, so `nobody` can reach neither pyenv's Pythons nor the venvs above. These live under a
+# world-readable, root-owned directory, on copies of pyenv's interpreters (see shared_python).
+SHARED = os.environ.get("UVICORN_USR1_PATCH_SHARED", "/opt/uvicorn-usr1-patch")
 # In every venv: gunicorn < 21 imports pkg_resources, which setuptools 81 removed.
 BASE = ["pip", "setuptools<70"]
 SOURCES = ["setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in"]
@@ -109,7 +113,7 @@ def _sources_digest():
 @contextlib.contextmanager
 def _locked(path):
     """Serialise builders of the same venv or wheel (parallel tests, several checkouts)."""
-    os.makedirs(VENVS, exist_ok=True)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -149,10 +153,11 @@ def _build_wheel(out):
 
 
 class Venv(object):
-    def __init__(self, path):
+    def __init__(self, path, env=None):
         self.path = path
         self.python = os.path.join(path, "bin", "python")
         self.bin = os.path.join(path, "bin")
+        self.env = dict(env or {})  # what its interpreter needs in the environment
 
     def site_packages(self):
         return subprocess.check_output(
@@ -186,38 +191,119 @@ def ensure(python_minor, requirements, with_patch=True):
     Raises LookupError when this machine has no such Python, and CalledProcessError (with
     uv's output) when the requirements cannot be installed on it.
     """
-    interpreter = require_python(python_minor)
+    return _ensure(VENVS, require_python(python_minor), python_minor, requirements, with_patch)
+
+
+def _ensure(root, interpreter, python_minor, requirements, with_patch, env=None, link_mode=None):
     key = hashlib.sha256(json.dumps([interpreter, BASE, sorted(requirements)]).encode()).hexdigest()[:12]
     label = "py{}-{}".format(
         python_minor, "-".join(r.replace("==", "").replace("[standard]", "") for r in requirements)
     )[:80]
-    path = os.path.join(VENVS, "{}-{}{}".format(label, key, "" if with_patch else "-nopatch"))
-    venv = Venv(path)
+    path = os.path.join(root, "{}-{}{}".format(label, key, "" if with_patch else "-nopatch"))
+    venv = Venv(path, env)
     with _locked(path):
-        _populate(venv, interpreter, requirements, with_patch)
+        _populate(venv, interpreter, requirements, with_patch, link_mode)
     return venv
 
 
-def _populate(venv, interpreter, requirements, with_patch):
+def ensure_shared(python_minor, requirements, with_patch=True):
+    """As ensure(), under SHARED/venvs on a copy of the interpreter (shared_python): a venv
+    that a worker running as `nobody` can import from. Every file is root's and not
+    writable by group or others (shared_tree_problems() checks it)."""
+    prefix = shared_python(python_minor)
+    interpreter = os.path.join(prefix, "bin", "python" + python_minor)
+    env = {"LD_LIBRARY_PATH": os.path.join(prefix, "lib")}
+    # copies, not hard links into root's uv cache
+    root = os.path.join(SHARED, "venvs")
+    venv = _ensure(root, interpreter, python_minor, requirements, with_patch, env, "copy")
+    _make_read_only_for_others(SHARED)  # whatever the umask: lock files and markers too
+    return venv
+
+
+def shared_python(python_minor):
+    """SHARED/pythons/<version>: pyenv's Python `python_minor` (its interpreter, libpython and
+    standard library, without the test suite and pyenv's site-packages), readable by everyone.
+
+    pyenv builds link bin/pythonX.Y against lib/libpythonX.Y.so with a RUNPATH in root's home:
+    a process started as another user needs LD_LIBRARY_PATH=<copy>/lib (Venv.env carries it).
+    The copy finds its standard library from its own location, so sys.prefix is the copy.
+    """
+    source = require_python(python_minor)
+    prefix = os.path.dirname(os.path.dirname(os.path.realpath(source)))
+    target = os.path.join(SHARED, "pythons", os.path.basename(prefix))
+    with _locked(target):
+        if not os.path.exists(os.path.join(target, ".complete")):
+            shutil.rmtree(target, ignore_errors=True)
+            os.makedirs(os.path.join(target, "bin"))
+            name = "python" + python_minor
+            shutil.copy2(os.path.join(prefix, "bin", name), os.path.join(target, "bin", name))
+            stdlib = os.path.join("lib", name)
+            skip = {"test", "site-packages", "idlelib", "tkinter", "turtledemo", "lib2to3"}
+            shutil.copytree(
+                os.path.join(prefix, stdlib),
+                os.path.join(target, stdlib),
+                symlinks=True,
+                ignore=lambda d, names: (
+                    [n for n in names if n in skip or n.startswith("config-")]
+                    if d == os.path.join(prefix, stdlib)
+                    else []
+                ),
+            )
+            os.makedirs(os.path.join(target, stdlib, "site-packages"))
+            for lib in glob.glob(os.path.join(prefix, "lib", "libpython*")):
+                shutil.copy2(lib, os.path.join(target, "lib"), follow_symlinks=False)
+            _make_read_only_for_others(target)
+            open(os.path.join(target, ".complete"), "w").close()
+    return target
+
+
+def _make_read_only_for_others(root):
+    """Drop group/other write bits on `root` and everything under it: nothing a worker
+    running as `nobody` could change."""
+    for path in [root] + [os.path.join(d, n) for d, dirs, files in os.walk(root) for n in dirs + files]:
+        if os.path.islink(path):
+            continue
+        mode = os.stat(path).st_mode
+        wanted = (mode & ~0o022) | (0o755 if os.path.isdir(path) else 0o444)
+        if wanted & 0o7777 != mode & 0o7777:
+            os.chmod(path, wanted & 0o7777)
+
+
+def shared_tree_problems(root=None):
+    """Paths under SHARED (or `root`) that another user could write, or not owned by root."""
+    root = root or SHARED
+    problems = []
+    for directory, _, files in os.walk(root):
+        for path in [directory] + [os.path.join(directory, n) for n in files]:
+            st = os.lstat(path)
+            if os.path.islink(path):
+                continue
+            if st.st_uid != 0 or st.st_mode & 0o022:
+                problems.append("{} (uid {}, mode {:o})".format(path, st.st_uid, st.st_mode & 0o7777))
+    return problems
+
+
+def _populate(venv, interpreter, requirements, with_patch, link_mode=None):
     path = venv.path
     if not os.path.exists(os.path.join(path, ".complete")):
         shutil.rmtree(path, ignore_errors=True)
         subprocess.check_output([uv(), "venv", "-q", "-p", interpreter, path], stderr=subprocess.STDOUT)
-        _uv_install(venv, list(requirements) + BASE)
+        _uv_install(venv, list(requirements) + BASE, link_mode)
         open(os.path.join(path, ".complete"), "w").close()
     if with_patch:
         built = wheel()
         marker = os.path.join(path, ".patch-wheel")
         if not os.path.exists(marker) or open(marker).read() != built:
-            _uv_install(venv, ["--reinstall-package", "uvicorn-usr1-patch", built])
+            _uv_install(venv, ["--reinstall-package", "uvicorn-usr1-patch", built], link_mode)
             with open(marker, "w") as f:
                 f.write(built)
 
 
-def _uv_install(venv, args):
+def _uv_install(venv, args, link_mode=None):
     # CalledProcessError.output carries uv's explanation when a combination cannot install
+    extra = ["--link-mode", link_mode] if link_mode else []
     subprocess.check_output(
-        [uv(), "pip", "install", "-q", "--python", venv.python] + args,
+        [uv(), "pip", "install", "-q", "--python", venv.python] + extra + args,
         stderr=subprocess.STDOUT,
         universal_newlines=True,
     )

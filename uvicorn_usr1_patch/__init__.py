@@ -55,11 +55,11 @@ def install():
 
 
 def uninstall():
-    """Remove the import hook and restore every patched UvicornWorker (for tests)."""
+    """Remove the import hook and restore every patched class (for tests)."""
     import uvicorn_usr1_patch_hook
 
     uvicorn_usr1_patch_hook.remove_hook()
-    if "uvicorn_usr1_patch.worker_patch" in sys.modules:
-        from uvicorn_usr1_patch import worker_patch
-
-        worker_patch.unpatch_all()
+    for name in ("worker_patch", "server_patch", "supervisor_patch"):
+        patcher = sys.modules.get("uvicorn_usr1_patch." + name)
+        if patcher is not None:
+            patcher.unpatch_all()

@@ -48,7 +48,7 @@ def reopen_file_handler(handler):
         return None
     try:
         new = handler._open()  # the handler's own open: its mode, encoding and errors
-    except OSError as exc:
+    except Exception as exc:  # OSError, or a subclass's own error: the other handlers go on
         return exc
     handler.acquire()
     try:

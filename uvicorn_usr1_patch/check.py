@@ -1,17 +1,20 @@
 """python -m uvicorn_usr1_patch check --pid MASTER_PID | --pidfile PATH [--logrotate CONF] [--json]
                                    [--reopen] [--timeout S]
 
-Read-only diagnosis of a running gunicorn: for the master and each worker, which log files it holds
+Read-only diagnosis of a running gunicorn, or plain uvicorn (--pid of its main process, issue 11):
+for the master (main process) and each worker, which log files it holds
 open, whether any of them is stale (renamed or deleted by logrotate: the process writes where nobody
 reads), what SIGUSR1 does to it, and what the logrotate configuration that rotates those files will
 do (CONF, or the stanzas of /etc/logrotate.conf and what it includes that match the open logs).
 Everything comes from /proc and the config files; nothing is written to, signalled or traced, except
-that --reopen sends one SIGUSR1 to the verified master (check_target.py) and then verifies.
+that --reopen sends one SIGUSR1 to the verified master (check_target.py) and then verifies; it
+refuses a uvicorn main process that does not catch SIGUSR1 (USR1 would kill it).
 
 Exit status: 0 nothing stale, every process reopens on USR1 and the logrotate configuration is
 sound; 1 something stale, a process that will not reopen (or dies) on USR1, a logrotate setting
 that loses lines or breaks the reopen, or --reopen did not clear everything; 2 bad input, or a
-target that is not a verified gunicorn master (one line, on stderr).
+target that is not a verified gunicorn master or uvicorn main process, or --reopen aimed at one
+that USR1 would kill (one line, on stderr).
 
 Python 3.6+, stdlib only; never imported at interpreter start-up.
 """
@@ -23,7 +26,14 @@ import os
 import sys
 import time
 
-from uvicorn_usr1_patch import check_files, check_logrotate, check_target, check_verdicts, procfs
+from uvicorn_usr1_patch import (
+    check_files,
+    check_logrotate,
+    check_target,
+    check_uvicorn,
+    check_verdicts,
+    procfs,
+)
 from uvicorn_usr1_patch.check_target import CheckError
 
 SYSTEM_LOGROTATE = "/etc/logrotate.conf"
@@ -40,9 +50,24 @@ def _files(pid, known):
         ) from None
 
 
+def _current_workers(master):
+    if master.server == "gunicorn":
+        return check_target.workers_of(check_target.Process(master.pid))
+    found = check_uvicorn.uvicorn_main(master.pid)
+    if found is None:
+        raise CheckError("uvicorn main process {} exited".format(master.pid))
+    return [child["pid"] for child in found["children"]]
+
+
+def _verdict(master, masks, role, env):
+    if master.server == "gunicorn":
+        return check_verdicts.usr1_verdict(masks, role, env)
+    return check_verdicts.plain_verdict(masks, role, master.mode, env)
+
+
 def inspect(master, env):
     """A report dict for the verified `master` (check_target.Master) and its current workers."""
-    workers = check_target.workers_of(check_target.Process(master.pid))
+    workers = _current_workers(master)
     known = check_files.configured_logs(master.pid)
     processes = []
     for pid in [master.pid] + workers:
@@ -57,13 +82,13 @@ def inspect(master, env):
             continue  # a worker that exited while we looked
         known.update(f["path"] for f in files if not f["stale"])
         process = {"pid": pid, "role": role, "uid": uid, "files": files}
-        process.update(check_verdicts.usr1_verdict(masks, role, env))
+        process.update(_verdict(master, masks, role, env))
         process["masks"] = {k: "{:016x}".format(v) for k, v in sorted(masks.items())}
         processes.append(process)
-    return summarize(master.pid, processes)
+    return summarize(master.pid, processes, master.server, master.mode)
 
 
-def summarize(master, processes):
+def summarize(master, processes, server="gunicorn", mode=None):
     stale = [p for p in processes if any(f["stale"] for f in p["files"])]
     problems = []
     if stale:
@@ -73,20 +98,24 @@ def summarize(master, processes):
             )
         )
     by_state = {}
-    for p in processes:
-        if not p["usr1_ok"]:
-            by_state.setdefault(p["usr1"], []).append(str(p["pid"]))
     advice = {
         "inherited": "USR1 will NOT reopen their logs",
         "default": "USR1 will KILL them",
         "ignored": "USR1 is ignored",
     }
-    for state, pids in sorted(by_state.items()):
-        problems.append("{} ({}): {}".format(advice[state], state, ", ".join(pids)))
+    for p in processes:
+        if not p["usr1_ok"]:
+            # plain uvicorn's verdicts carry their own phrase ("USR1 kills the server")
+            what = p.get("problem") or "{} ({})".format(advice[p["usr1"]], p["usr1"])
+            by_state.setdefault((p["usr1"], what), []).append(str(p["pid"]))
+    for (_, what), pids in sorted(by_state.items()):
+        problems.append("{}: {}".format(what, ", ".join(pids)))
     workers = [p["pid"] for p in processes if p["role"] == "worker"]
-    if not workers:
+    if not workers and server == "gunicorn":  # a single uvicorn server has none
         problems.append("no workers found")
     return {
+        "server": server,
+        "mode": mode,
         "master": master,
         "workers": workers,
         "processes": processes,
@@ -132,6 +161,8 @@ def review_logrotate(master, report, config, pidfile):
         return {"configs": configs, "stanzas": [], "findings": [], "error": str(err)}
     matched = check_logrotate.stanzas_for(stanzas, sorted(logs))
     workers = [p for p in report["processes"] if p["role"] == "worker"]
+    if not workers and master.server == "uvicorn":
+        workers = report["processes"]  # a single uvicorn server writes its logs itself
     try:
         ids = procfs.user_ids(workers[0]["pid"]) if workers else None
     except OSError:
@@ -234,15 +265,30 @@ def _file_text(f, base):
     return "{} STALE(name now another file)".format(short(f["path"]))
 
 
+PLAIN_MODES = {"single": "single process", "workers": "--workers", "reload": "--reload"}
+
+
+def _target(report):
+    if report.get("server") == "uvicorn":
+        return "uvicorn main process {}".format(report["master"])
+    return "master {}".format(report["master"])
+
+
+def _title(report):
+    if report.get("server") != "uvicorn":
+        return "gunicorn master {}, {} workers".format(report["master"], len(report["workers"]))
+    title = "{} ({})".format(_target(report), PLAIN_MODES[report["mode"]])
+    if report["mode"] == "workers":
+        title += ", {} workers".format(len(report["workers"]))
+    elif report["mode"] == "reload":
+        title += ", child {}".format(", ".join(map(str, report["workers"])) or "none")
+    return title
+
+
 def render(report):
     base = _common_dir(report)
-    lines = [
-        "gunicorn master {}, {} workers{}".format(
-            report["master"],
-            len(report["workers"]),
-            "; log files under " + procfs.escape(base) + "/" if base else "",
-        )
-    ]
+    plain = report.get("server") == "uvicorn"
+    lines = [_title(report) + ("; log files under " + procfs.escape(base) + "/" if base else "")]
     for p in report["processes"]:
         names = []
         for f in p["files"]:  # stdout and stderr often share a file: list it once
@@ -251,12 +297,16 @@ def render(report):
                 names.append(text)
         lines.append(
             "  {:<6} {:>7}  USR1={:<9}  {}".format(
-                p["role"], p["pid"], p["usr1"], ", ".join(names) or "(no log files open)"
+                "main" if plain and p["role"] == "master" else p["role"],
+                p["pid"],
+                p["usr1"],
+                ", ".join(names) or "(no log files open)",
             )
         )
     explained = set()
     for p in report["processes"]:
-        if p["role"] == "worker" and p["kind"] not in explained:
+        # a gunicorn master only relays; a uvicorn main process is the server or its supervisor
+        if (p["role"] == "worker" or plain) and p["kind"] not in explained:
             explained.add(p["kind"])
             lines.append("  {}: {}".format(p["kind"], p["meaning"]))
             if p["note"]:
@@ -299,8 +349,8 @@ def render_reopen(result):
         return render(result["before"]) + "\nreopen: nothing stale, so no USR1 was sent"
     lines = ["before:", render(result["before"]), ""]
     lines.append(
-        "sent SIGUSR1 to master {}; waited {:.2f}s (limit {}s)".format(
-            result["usr1_sent_to"], result["seconds"], result["timeout"]
+        "sent SIGUSR1 to {}; waited {:.2f}s (limit {}s)".format(
+            _target(result["before"]), result["seconds"], result["timeout"]
         )
     )
     lines += ["after:", render(result["after"]), ""]
@@ -386,6 +436,8 @@ def run(args):
         pid, pidfile_stat = check_target.read_pidfile(args.pidfile)
     master = check_target.verify_master(pid)
     try:
+        if args.reopen and master.refusal:  # a uvicorn that USR1 would kill: not even looked at
+            raise CheckError(master.refusal)
         if args.pidfile:
             warnings = check_target.pidfile_warnings(args.pidfile, pidfile_stat, master.uid, master.gid)
         env = check_verdicts.environment(master.pid)

@@ -17,6 +17,7 @@ import re
 import shlex
 import stat
 
+from uvicorn_usr1_patch import procfs
 from uvicorn_usr1_patch.check_target import CheckError, read_pidfile
 
 CONFIG_MAX = 1 << 20  # bytes of one config file
@@ -198,7 +199,7 @@ _PIDFILE = (
 
 def signals(script):
     """[(command, target)] for each USR1 the script sends: ('kill', pidfile or pid or None),
-    ('killall'|'pkill'|'systemctl', name)."""
+    ('killall'|'pkill'|'systemctl', name), ('systemctl-main', unit)."""
     variables = {}
     for name, *files in re.findall(r"\b(\w+)=" + _PIDFILE, script):
         variables[name] = next(f for f in files if f)
@@ -214,8 +215,9 @@ def signals(script):
             names = [w for w in shlex.split(re.sub(USR1, " ", rest, flags=re.I)) if not w.startswith("-")]
             found.append((tool, names[-1] if names else "?"))
         elif tool == "systemctl" and "kill" in words and re.search(USR1, rest, re.I):
-            if not re.search(r"--kill-who(m)?=main", rest):
-                found.append(("systemctl", words[-1]))
+            # --kill-whom=main: only the unit's main process (a master, a uvicorn supervisor)
+            main = re.search(r"--kill-who(m)?=main", rest)
+            found.append(("systemctl-main" if main else "systemctl", words[-1]))
         elif tool == "kill" and re.search(USR1, rest, re.I):
             target = re.sub(USR1, " ", rest, count=1, flags=re.I).strip()
             pidfile = re.match(_PIDFILE + r"$", target)
@@ -387,6 +389,15 @@ def _is_this_master(target, server):
         return False
 
 
+def _is_this_unit(unit, server):
+    """True/False: the unit is/is not the one whose main process is this server; None: unknown
+    (the server runs under no systemd unit here)."""
+    mine = procfs.systemd_unit(server["master"])
+    if mine is None:
+        return None
+    return unit in (mine, mine.rpartition(".")[0]) and procfs.parent_pid(server["master"]) == 1
+
+
 def _review_signal(stanza, mine, server, kill_usr1):
     found, to_master, unresolved = [], 0, 0
     for name in SIGNAL_SCRIPTS:
@@ -394,6 +405,28 @@ def _review_signal(stanza, mine, server, kill_usr1):
             continue
         text, where = stanza.scripts[name]
         for tool, target in signals(text):
+            if tool == "systemctl-main":
+                this = _is_this_unit(target, server)
+                if this is None:  # not under systemd here: which process, systemd decides
+                    unresolved += 1
+                elif this:
+                    to_master += 1
+                else:
+                    found.append(
+                        _finding(
+                            "signal-other-process",
+                            stanza,
+                            where,
+                            mine,
+                            "{} signals the main process of {}, but this server (pid {}) runs in {}".format(
+                                name, target, server["master"], procfs.systemd_unit(server["master"])
+                            ),
+                            "postrotate `systemctl kill -s USR1 --kill-whom=main {}` endscript".format(
+                                procfs.systemd_unit(server["master"])
+                            ),
+                        )
+                    )
+                continue
             if tool != "kill":
                 found.append(
                     _finding(

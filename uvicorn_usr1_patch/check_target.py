@@ -1,4 +1,5 @@
-"""`check`: find the gunicorn master to look at, and signal it only once it is verified.
+"""`check`: find the gunicorn master (or plain uvicorn main process) to look at, and signal it only
+once it is verified.
 
 `check` runs as root, from cron or a monitoring agent. Anyone who can write the pidfile can aim its
 `--reopen` at any process, and the process behind a PID read from /proc may have exited and its PID
@@ -12,6 +13,12 @@ signal goes to exactly the process that was checked:
 - a pidfd is opened before anything is read (Python 3.9+, Linux 5.1+), and the signal is sent
   through it: a recycled PID can never receive it. Elsewhere the process start time (field 22 of
   /proc/PID/stat) is compared again right before kill().
+A plain uvicorn main process (`uvicorn ...`, `python -m uvicorn ...`: uvicorn writes no pidfile, so
+it comes by --pid or a pidfile its unit writes) is recognised by check_uvicorn: a Python process
+running uvicorn, not a multiprocessing child; its workers (--workers) or reload child (--reload)
+are its spawned children. It is signalled only while it catches SIGUSR1 (patched, or uvicorn
+0.30+'s supervisor): uvicorn alone never handles USR1, and its default action kills the server
+(issue 11). It is looked at either way: the report says USR1 would kill it.
 """
 
 import errno
@@ -21,7 +28,7 @@ import signal
 import stat
 import sys
 
-from uvicorn_usr1_patch import procfs
+from uvicorn_usr1_patch import check_uvicorn, procfs
 
 PIDFILE_MAX = 32  # bytes: a pid and a newline, with room to spare
 HAVE_PIDFD = hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal")
@@ -192,11 +199,14 @@ def workers_of(master):
 
 
 class Master(object):
-    """A verified gunicorn master: its pid, its pidfd (or start time) and its workers then."""
+    """A verified gunicorn master or uvicorn main process: its pid, its pidfd (or start time) and
+    its workers then. server: "gunicorn" or "uvicorn"; mode (uvicorn): "single", "workers" or
+    "reload"; refusal: why it must not be signalled (a uvicorn that USR1 would kill), or None."""
 
-    def __init__(self, pid, pidfd, start, workers, uid, gid):
+    def __init__(self, pid, pidfd, start, workers, uid, gid, server="gunicorn", mode=None, refusal=None):
         self.pid, self.pidfd, self.start = pid, pidfd, start
         self.workers, self.uid, self.gid = workers, uid, gid
+        self.server, self.mode, self.refusal = server, mode, refusal
 
     def close(self):
         if self.pidfd is not None:
@@ -258,8 +268,12 @@ def _verify(pid, pidfd):
     shown = " ".join(target.argv)[:100]
     if target.zombie:
         raise CheckError("pid {} has exited (a zombie)".format(pid))
+    if check_uvicorn.runs_uvicorn(target.argv) or check_uvicorn.is_spawned_child(target.argv):
+        return _verify_uvicorn(target, pidfd, start, uid, gid, shown)
     if not _mentions_gunicorn(target.argv):
-        raise CheckError("pid {} is not a gunicorn master (it runs: {})".format(pid, shown or "?"))
+        raise CheckError(
+            "pid {} is not a gunicorn master or uvicorn main process (it runs: {})".format(pid, shown or "?")
+        )
     try:
         parent = Process(target.parent)
     except (OSError, ValueError, IndexError, KeyError):
@@ -293,6 +307,48 @@ def _verify(pid, pidfd):
     return Master(pid, pidfd, start, workers, uid, gid)
 
 
+def _is_python(exe):
+    """The executable is a Python interpreter (`exec -a uvicorn sleep` is not); None: unreadable."""
+    name = os.path.basename(exe or "python")
+    return name.startswith(("python", "pypy"))
+
+
+def _verify_uvicorn(target, pidfd, start, uid, gid, shown):
+    """A Master for a plain uvicorn main process, or CheckError (check_uvicorn says what it is)."""
+    pid = target.pid
+    if check_uvicorn.is_spawned_child(target.argv):
+        if check_uvicorn.uvicorn_main(target.parent) is not None:
+            raise CheckError(
+                "pid {} is a uvicorn worker of main process {}; pass --pid {}".format(
+                    pid, target.parent, target.parent
+                )
+            )
+        raise CheckError(
+            "pid {} is not a gunicorn master or uvicorn main process (it runs: {})".format(pid, shown)
+        )
+    if not _is_python(target.exe):
+        raise CheckError(
+            "pid {} is named uvicorn but runs {}, not Python: not signalled".format(pid, target.exe)
+        )
+    found = check_uvicorn.uvicorn_main(pid)
+    if found is None:
+        raise CheckError("pid {} exited while it was being checked".format(pid))
+    refusal = None
+    if not found["catches_usr1"]:
+        usr1 = procfs.signal_bit(signal.SIGUSR1)
+        what = (
+            "ignores SIGUSR1 (it would not reopen)" if target.masks["SigIgn"] & usr1 else "USR1 would kill it"
+        )
+        refusal = (
+            "pid {} is a uvicorn main process ({} mode) that does not catch SIGUSR1: {}; not signalled "
+            "(without --reopen, check says how to fix it)".format(pid, found["mode"], what)
+        )
+    if not _still_the_same(pid, pidfd, start):
+        raise CheckError("pid {} exited while it was being checked".format(pid))
+    workers = [child["pid"] for child in found["children"]]
+    return Master(pid, pidfd, start, workers, uid, gid, "uvicorn", found["mode"], refusal)
+
+
 def send_usr1(master):
     """Deliver one SIGUSR1 to exactly the verified process, or raise CheckError (nothing sent)."""
     try:
@@ -304,6 +360,13 @@ def send_usr1(master):
 
 
 def _send(master):
+    if master.refusal:
+        raise CheckError(master.refusal)
+    if master.server == "uvicorn" and not check_uvicorn.catches_usr1(master.pid):
+        # its handler is gone since it was verified (a server shutting down): USR1 would kill it
+        raise CheckError(
+            "uvicorn main process {} no longer catches SIGUSR1: no signal sent".format(master.pid)
+        )
     if master.pidfd is not None:
         try:
             signal.pidfd_send_signal(master.pidfd, signal.SIGUSR1)

@@ -19,6 +19,7 @@ real gunicorn (tests/test_check.py) they are, for each worker type:
 A patched uvicorn 0.19+ worker catches the same signals as an unpatched one: that it is patched is
 read from the environment gunicorn runs in (the uvicorn release in its site-packages, whether our
 .pth is there and older than the master, UVICORN_USR1_PATCH in /proc/PID/environ).
+Plain uvicorn (no gunicorn, issue 11): plain_verdict, for its main process and spawned children.
 """
 
 import glob
@@ -30,7 +31,7 @@ from uvicorn_usr1_patch import ENV_VAR, enabled, procfs
 
 PTH = "uvicorn_usr1_patch.pth"
 DISTS = ("uvicorn", "uvicorn_worker", "gunicorn")
-INSTALL = "install uvicorn-usr1-patch in gunicorn's environment ({}) and restart gunicorn"
+INSTALL = "install uvicorn-usr1-patch in {}'s environment ({}) and restart {}"
 
 
 def _caught(masks, name):
@@ -126,7 +127,9 @@ def environment(master):
             found["patch_pth"] = pth
             try:
                 mtime = os.stat(procfs.in_root(master, pth)).st_mtime
-                found["patch_installed_after_start"] = mtime > procfs.start_epoch(master)
+                # /proc/stat's btime is whole seconds (truncated): the start it gives may be up to
+                # 1 s early, and a .pth written just before the start would look written after it
+                found["patch_installed_after_start"] = mtime > procfs.start_epoch(master) + 1
             except OSError:
                 pass
         break
@@ -146,17 +149,17 @@ def patch_active(env):
     )
 
 
-def _fix(env):
+def _fix(env, server="gunicorn"):
     where = env["site_packages"] or "its site-packages"
     if env["patch_pth"] and env["patch_installed_after_start"]:
-        return "uvicorn-usr1-patch was installed in {} after this gunicorn started: restart gunicorn".format(
-            where
+        return "uvicorn-usr1-patch was installed in {} after this {} started: restart {}".format(
+            where, server, server
         )
     if env["patch_pth"] and not enabled({ENV_VAR: env["patch_env"] or ""}):
-        return (
-            "{}={} in gunicorn's environment turns uvicorn-usr1-patch off: remove it and restart gunicorn"
-        ).format(ENV_VAR, env["patch_env"])
-    return INSTALL.format(where)
+        return "{}={} in {}'s environment turns uvicorn-usr1-patch off: remove it and restart {}".format(
+            ENV_VAR, env["patch_env"], server, server
+        )
+    return INSTALL.format(server, where, server)
 
 
 # -- the verdicts ---------------------------------------------------------------------------------
@@ -222,4 +225,68 @@ def usr1_verdict(masks, role, env):
         "that lands while a line is being written gives `Logging error ... reentrant call` tracebacks "
         "(benoitc/gunicorn#2564); uvicorn-usr1-patch reopens from the event loop: " + _fix(env)
     )
+    return verdict
+
+
+# -- plain uvicorn (no gunicorn): the main process and its spawned children ---------------------
+PLAIN_ROLES = {
+    ("master", "single"): "server (single process)",
+    ("master", "workers"): "--workers supervisor",
+    ("master", "reload"): "--reload supervisor",
+    ("worker", "workers"): "worker",
+    ("worker", "reload"): "--reload child",
+}
+PLAIN_KILLED = {
+    # what the default action does (issue 11, measured in tests/test_plain.py's controls)
+    "single": "USR1 kills the server",
+    "workers": "USR1 kills the supervisor; its workers are orphaned, writing into the rotated files",
+    "reload": "USR1 kills the supervisor; its child is orphaned, writing into the rotated files",
+}
+
+
+def plain_verdict(masks, role, mode, env):
+    """usr1_verdict's dict for a plain uvicorn process, plus 'problem': the phrase of the verdict.
+
+    uvicorn alone never reopens on USR1 (issue 11): the server and the <= 0.29 supervisors keep
+    the default action (killed), the 0.30+ Multiprocess queues it and drops it (no handle_usr1).
+    Caught in a server or a <= 0.29 supervisor can only be the patch's handler (or the app's);
+    for a 0.30+ supervisor, whether the patch is active is read from its environment."""
+    usr1 = procfs.signal_bit(signal.SIGUSR1)
+    version = env["versions"].get("uvicorn")
+    name = " ".join(["uvicorn"] + ([version] if version else []) + [PLAIN_ROLES[role, mode]])
+    blocked = " (blocked for now: delivered when unblocked)" if masks.get("SigBlk", 0) & usr1 else ""
+    verdict = {"usr1": "caught", "usr1_ok": True, "kind": name + ", patched", "note": None, "problem": None}
+    if not masks.get("SigCgt", 0) & usr1:
+        verdict.update(usr1_ok=False, kind=name + ", unpatched")
+        if masks.get("SigIgn", 0) & usr1:
+            verdict.update(usr1="ignored", problem="USR1 is ignored")
+            verdict["meaning"] = "ignored: never reopens; " + _fix(env, "uvicorn") + blocked
+            return verdict
+        verdict["usr1"] = "default"
+        if role == "master":
+            verdict["problem"] = PLAIN_KILLED[mode]
+            verdict["meaning"] = "default action: " + PLAIN_KILLED[mode] + " (uvicorn has no USR1 handling)"
+        else:
+            verdict["problem"] = "they do not catch USR1 (it kills them; they never reopen)"
+            verdict["meaning"] = "default action: USR1 KILLS this process"
+        verdict["meaning"] += "; " + _fix(env, "uvicorn") + blocked
+        return verdict
+    if role == "master" and mode != "single" and not patch_active(env):
+        verdict.update(usr1="swallowed", usr1_ok=False, kind=name + ", unpatched")
+        verdict["problem"] = "USR1 is swallowed by the supervisor: nothing reopens"
+        verdict["meaning"] = (
+            "caught and dropped: uvicorn 0.30+'s supervisor queues USR1 and has no handle_usr1, so no "
+            "process reopens; " + _fix(env, "uvicorn") + blocked
+        )
+        return verdict
+    if role == "master" and mode != "single":
+        verdict["meaning"] = "caught: reopens its own log files and relays USR1 to each live child" + blocked
+    else:
+        verdict["meaning"] = "caught: uvicorn-usr1-patch reopens its log files from the event loop" + blocked
+        if not patch_active(env):
+            verdict["kind"] = name
+            verdict["note"] = (
+                "USR1 is caught, yet uvicorn-usr1-patch is not active in its environment: the handler is "
+                "not the patch's (the app's own?)"
+            )
     return verdict

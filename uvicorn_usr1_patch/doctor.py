@@ -4,7 +4,8 @@ Looks at this environment as gunicorn's master would see it: which worker classe
 installed, what their own init_signals does with SIGUSR1 (tried for real on a stand-in
 worker, with every signal handler saved and restored), whether the start-up hook is active
 in this interpreter, and so whether workers started from here get the loop-safe reopen.
-Exit 0 when they do, 1 otherwise.
+Also what plain uvicorn (no gunicorn) does with USR1 here; where gunicorn is not installed,
+that is the verdict (issue 11). Exit 0 when they do, 1 otherwise.
 """
 
 import glob
@@ -137,15 +138,38 @@ def inspect_environment():
             }
             entry["in_gunicorn_workers"] = try_init_signals(cls, cls.init_signals)
             report["workers"].append(entry)
+        report["plain_uvicorn"] = inspect_plain_uvicorn()
     ours = uvicorn_usr1_patch.UvicornUSR1PatchWarning
     report["warnings"] = [str(w.message) for w in caught if issubclass(w.category, ours)]
     report["ok"], report["next"] = verdict(report)
     return report
 
 
+# what a plain uvicorn started from here does with USR1 that counts as reopening (PLAIN_BEHAVIOURS)
+PLAIN_REOPENS = ("loop-safe", "relays", "uvicorn")
+
+
+def plain_only(report):
+    """True when only plain uvicorn can run here: no UvicornWorker imports, and the only reason is
+    that gunicorn is not installed (uvicorn.workers imports it), yet uvicorn's server is there."""
+    workers = [w for w in report["workers"] if "unpatched" in w]
+    failed = [w for w in report["workers"] if "error" in w]
+    plain = [p for p in report.get("plain_uvicorn", []) if "here" in p]
+    return bool(plain) and not workers and all(f.get("missing") == "gunicorn" for f in failed)
+
+
 def verdict(report):
     workers = [w for w in report["workers"] if "unpatched" in w]
     failed = [w for w in report["workers"] if "error" in w]
+    if plain_only(report):
+        # uvicorn without gunicorn (issue 11): `uvicorn app:app`, --workers, --reload
+        parts = report["plain_uvicorn"]
+        if all(p.get("here") in PLAIN_REOPENS for p in parts):
+            return True, (
+                "nothing: plain uvicorn reopens its logs on USR1 (gunicorn is not installed here); "
+                "restart uvicorn once if it was started before the install"
+            )
+        return False, _why_not_patched(report, "plain uvicorn")
     if not workers:
         for failure in failed:
             missing = failure.get("missing")
@@ -160,18 +184,22 @@ def verdict(report):
         return False, "install uvicorn (or uvicorn-worker) in this environment: no UvicornWorker found"
     if all(w["in_gunicorn_workers"] == releases.DEFERRED for w in workers):
         return True, "nothing; restart gunicorn once if it was started before the install"
+    return False, _why_not_patched(report, "the worker")
+
+
+def _why_not_patched(report, what):
     if not report["enabled"]:
-        return False, "unset {} (it turns the patch off)".format(uvicorn_usr1_patch.ENV_VAR)
+        return "unset {} (it turns the patch off)".format(uvicorn_usr1_patch.ENV_VAR)
     if report["warnings"]:
-        return False, "fix what the warning names: " + report["warnings"][0]
+        return "fix what the warning names: " + report["warnings"][0]
     if not report["pth"]:
-        return False, "pip install uvicorn-usr1-patch into this environment ({})".format(sys.prefix)
+        return "pip install uvicorn-usr1-patch into this environment ({})".format(sys.prefix)
     if not report["hook_active"]:
-        return False, (
+        return (
             "the .pth did not run in this interpreter (python -S, or an embedded/frozen Python?): "
             "call uvicorn_usr1_patch.install() from sitecustomize.py or gunicorn.conf.py"
         )
-    return False, "report this: the hook is active but the worker was not patched"
+    return "report this: the hook is active but {} was not patched".format(what)
 
 
 def render(report):
@@ -187,6 +215,9 @@ def render(report):
         hook += "; turned off by {}".format(uvicorn_usr1_patch.ENV_VAR)
     lines.append("{:<20}{}".format("start-up hook", hook))
     for worker in report["workers"]:
+        if worker.get("missing") == "gunicorn" and plain_only(report):
+            lines.append("{:<20}needs gunicorn (not installed): plain uvicorn only".format(worker["class"]))
+            continue
         if "error" in worker:
             lines.append("{:<20}import failed: {}".format(worker["class"], worker["error"]))
             continue
@@ -196,11 +227,96 @@ def render(report):
             ("  in gunicorn here  ", "in_gunicorn_workers"),
         ):
             lines.append(label + releases.DESCRIPTIONS.get(worker[key], worker[key]))
+    lines += render_plain_uvicorn(report.get("plain_uvicorn", []))
     for message in report["warnings"]:
         lines.append("warning             " + message)
-    lines.append("verdict             " + ("OK: USR1 reopens logs safely" if report["ok"] else "NOT OK"))
+    ok = (
+        "OK: plain uvicorn reopens its logs on USR1, from the event loop"
+        if plain_only(report)
+        else "OK: USR1 reopens logs safely"
+    )
+    lines.append("verdict             " + (ok if report["ok"] else "NOT OK"))
     lines.append("next                " + report["next"])
     return "\n".join(lines)
+
+
+# -- plain uvicorn (no gunicorn): what `kill -USR1 <main pid>` does here --------------------------
+PLAIN_BEHAVIOURS = {
+    "server-dies": "USR1 kills the server (default action): an outage",
+    "supervisor-dies": "USR1 kills the supervisor; its children are orphaned, writing into the rotated file",
+    "swallowed": "USR1 is queued and dropped (no handle_usr1): every process keeps the rotated file",
+    "uvicorn": "uvicorn handles USR1 itself",
+    "loop-safe": "reopens every FileHandler from the event loop",
+    "relays": "reopens its own files, relays USR1 to each live child (which reopens from its loop)",
+    "unknown": "unknown shape: left alone",
+}
+PLAIN_PARTS = [
+    ("uvicorn", "uvicorn.server", "Server"),
+    ("uvicorn --workers N", "uvicorn.supervisors.multiprocess", "Multiprocess"),
+    ("uvicorn --reload", "uvicorn.supervisors.basereload", "BaseReload"),
+]
+
+
+def _plain_unpatched(module, cls):
+    """Read from uvicorn's own classes (our additions set aside), not from its version."""
+    own = {name: v for name, v in vars(cls).items() if not getattr(v, "uvicorn_usr1_patch", False)}
+    if cls.__name__ == "Server":
+        if signal.SIGUSR1 in tuple(getattr(module, "HANDLED_SIGNALS", ())):
+            return "uvicorn"
+        return "server-dies" if "serve" in vars(cls) else "unknown"
+    if "handle_usr1" in own:
+        return "uvicorn"
+    if callable(own.get("handle_signals")):
+        takes_usr1 = signal.SIGUSR1 in (getattr(module, "SIGNALS", None) or {})
+        return "swallowed" if takes_usr1 else "supervisor-dies"
+    if "startup" in vars(cls) and callable(own.get("run")):
+        return "supervisor-dies"
+    return "unknown"
+
+
+def inspect_plain_uvicorn():
+    """[{part, unpatched, here}] for uvicorn's server and supervisors, when uvicorn is installed.
+
+    `here` is what a uvicorn started from this environment does: importing the module here
+    goes through the start-up hook exactly as `uvicorn ...` does."""
+    from uvicorn_usr1_patch import server_patch, supervisor_patch
+
+    parts = []
+    for part, module_name, class_name in PLAIN_PARTS:
+        module, failure = _import(module_name, class_name)
+        if failure is not None:
+            parts.append({"part": part, "error": failure["error"]})
+        if module is None:
+            continue
+        cls = getattr(module, class_name, None)
+        if not isinstance(cls, type):
+            continue
+        unpatched = _plain_unpatched(module, cls)
+        if class_name == "Server":
+            here = "loop-safe" if server_patch.is_patched(cls) else unpatched
+        else:
+            here = "relays" if supervisor_patch.is_patched(cls) else unpatched
+        parts.append(
+            {
+                "part": part,
+                "class": "{}.{}".format(module_name, class_name),
+                "unpatched": unpatched,
+                "here": here,
+            }
+        )
+    return parts
+
+
+def render_plain_uvicorn(parts):
+    lines = []
+    for entry in parts:
+        if "error" in entry:
+            lines.append("{:<20}import failed: {}".format(entry["part"], entry["error"]))
+            continue
+        lines.append("plain {}".format(entry["part"]))
+        lines.append("  unpatched         " + PLAIN_BEHAVIOURS.get(entry["unpatched"], entry["unpatched"]))
+        lines.append("  started from here " + PLAIN_BEHAVIOURS.get(entry["here"], entry["here"]))
+    return lines
 
 
 def main(argv):

@@ -133,6 +133,19 @@ def user_ids(pid):
     return uids[0], uids[1], gids[0], gids[1], groups
 
 
+def systemd_unit(pid):
+    """The systemd unit whose cgroup holds the process ('app.service'), or None."""
+    try:
+        text = read_text(_proc(pid, "cgroup"))
+    except OSError:
+        return None
+    for line in text.splitlines():
+        for part in reversed(line.rpartition(":")[2].split("/")):
+            if part.endswith((".service", ".scope")):
+                return part
+    return None
+
+
 def environ(pid):
     """The environment `pid` was exec'd with (a forked worker shares its master's)."""
     found = {}

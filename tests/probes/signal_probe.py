@@ -59,6 +59,8 @@ def describe(handler, worker):
         return "sync"  # reopens inside the signal handler
     if type(handler).__name__ == "DeferredReopen":
         return "deferred"
+    if type(handler).__name__ == "QuickExit":
+        return "quick exit"  # uvicorn's quick shutdown from the loop; gunicorn's handle_quit without one
     name = getattr(handler, "__name__", "")
     if owner is worker and name in ("handle_quit", "handle_abort", "handle_exit", "handle_winch"):
         return "worker." + name  # gunicorn's own worker handler

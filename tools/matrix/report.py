@@ -115,5 +115,20 @@ def write_markdown(cells_out, path, wall_seconds, command):
             )
     text += ["", "## Combinations that cannot exist (no cells)", ""]
     text += ["- {}: {}".format(what, why) for what, why in IMPOSSIBLE]
+    kept = kept_plain_section(path)  # read before the file is truncated
     with open(path, "w") as f:
-        f.write("\n".join(text) + "\n")
+        f.write("\n".join(text) + "\n" + kept)
+
+
+PLAIN_HEADING = "\n## Plain uvicorn"
+
+
+def kept_plain_section(path):
+    """The file's "Plain uvicorn" section (tests/test_plain.py's results, not the matrix's),
+    kept as it is: it is the last section, from its heading to the end of the file."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except OSError:
+        return ""
+    return old[old.index(PLAIN_HEADING) :] if PLAIN_HEADING in old else ""
