@@ -49,6 +49,17 @@ def _read(path):
         return ""
 
 
+def http_get(port, path, timeout=10):
+    """(status, body) of one GET on 127.0.0.1:port, on a connection of its own."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
 class Gunicorn(object):
     """One gunicorn master serving tests/apps/asgi_app.py from a venv.
 
@@ -178,13 +189,7 @@ class Gunicorn(object):
         return _read(self.stderr_path)
 
     def get(self, path="/api/client?page_size=10&page=1", timeout=10):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.request("GET", path)
-            response = conn.getresponse()
-            return response.status, response.read()
-        finally:
-            conn.close()
+        return http_get(self.port, path, timeout)
 
     def requests(self, n, tag):
         """Send n requests whose access lines carry `tag`; all must answer 200."""

@@ -12,7 +12,17 @@ import signal
 import subprocess
 import sys
 
-from tools.gunicorn_run import APPS, Timeout, _read, children, count_lines, free_port, wait_for, writes_to
+from tools.gunicorn_run import (
+    APPS,
+    Timeout,
+    _read,
+    children,
+    count_lines,
+    free_port,
+    http_get,
+    wait_for,
+    writes_to,
+)
 
 
 def log_config(access_log, error_log):
@@ -214,15 +224,7 @@ class Uvicorn(object):
         return _read(self.stderr_path)
 
     def get(self, path="/api/client?page_size=10&page=1", timeout=10):
-        import http.client
-
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.request("GET", path)
-            response = conn.getresponse()
-            return response.status, response.read()
-        finally:
-            conn.close()
+        return http_get(self.port, path, timeout)
 
     def requests(self, n, tag):
         """n requests whose access and app lines carry `tag`; returns how many failed."""

@@ -405,29 +405,7 @@ def _review_signal(stanza, mine, server, kill_usr1):
             continue
         text, where = stanza.scripts[name]
         for tool, target in signals(text):
-            if tool == "systemctl-main":
-                this = _is_this_unit(target, server)
-                if this is None:  # not under systemd here: which process, systemd decides
-                    unresolved += 1
-                elif this:
-                    to_master += 1
-                else:
-                    found.append(
-                        _finding(
-                            "signal-other-process",
-                            stanza,
-                            where,
-                            mine,
-                            "{} signals the main process of {}, but this server (pid {}) runs in {}".format(
-                                name, target, server["master"], procfs.systemd_unit(server["master"])
-                            ),
-                            "postrotate `systemctl kill -s USR1 --kill-whom=main {}` endscript".format(
-                                procfs.systemd_unit(server["master"])
-                            ),
-                        )
-                    )
-                continue
-            if tool != "kill":
+            if tool not in ("kill", "systemctl-main"):
                 found.append(
                     _finding(
                         "signal-by-name",
@@ -441,24 +419,28 @@ def _review_signal(stanza, mine, server, kill_usr1):
                 )
                 to_master += 1
                 continue
-            this = _is_this_master(target, server)
-            if this is None:  # `kill -USR1 $w` in a loop: which process, the script decides
+            if tool == "systemctl-main":
+                this = _is_this_unit(target, server)
+                unit = procfs.systemd_unit(server["master"])
+                other = "the main process of {}, but this server (pid {}) runs in {}".format(
+                    target, server["master"], unit
+                )
+                fix = "postrotate `systemctl kill -s USR1 --kill-whom=main {}` endscript".format(unit)
+            else:
+                this = _is_this_master(target, server)
+                other = "{}, not this gunicorn master (pid {})".format(
+                    "pid {}".format(target) if isinstance(target, int) else "the pid in " + target,
+                    server["master"],
+                )
+                fix = "postrotate `{}` endscript".format(kill_usr1)
+            if this is None:  # `kill -USR1 $w` in a loop, or no systemd unit: the script decides
                 unresolved += 1
             elif this:
                 to_master += 1
-            elif this is False:
+            else:
                 found.append(
                     _finding(
-                        "signal-other-process",
-                        stanza,
-                        where,
-                        mine,
-                        "{} signals {}, not this gunicorn master (pid {})".format(
-                            name,
-                            "pid {}".format(target) if isinstance(target, int) else "the pid in " + target,
-                            server["master"],
-                        ),
-                        "postrotate `{}` endscript".format(kill_usr1),
+                        "signal-other-process", stanza, where, mine, "{} signals {}".format(name, other), fix
                     )
                 )
     if not to_master and not unresolved and not found:
