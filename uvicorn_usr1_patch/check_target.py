@@ -362,7 +362,7 @@ def send_usr1(master):
 def _send(master):
     if master.refusal:
         raise CheckError(master.refusal)
-    if master.server == "uvicorn" and not check_uvicorn.catches_usr1(master.pid):
+    if master.server == "uvicorn" and not procfs.catches_usr1(master.pid):
         # its handler is gone since it was verified (a server shutting down): USR1 would kill it
         raise CheckError(
             "uvicorn main process {} no longer catches SIGUSR1: no signal sent".format(master.pid)

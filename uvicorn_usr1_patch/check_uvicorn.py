@@ -10,7 +10,6 @@ what USR1 does to each of its processes. Python 3.6+, stdlib only.
 """
 
 import os
-import signal
 
 from uvicorn_usr1_patch import procfs
 
@@ -28,13 +27,6 @@ def runs_uvicorn(argv):
 def is_spawned_child(argv):
     """A process started by multiprocessing's spawn (uvicorn's workers and reload child)."""
     return SPAWNED_WORKER in argv and any("spawn_main" in arg for arg in argv)
-
-
-def catches_usr1(pid):
-    try:
-        return bool(procfs.signal_masks(pid)["SigCgt"] & procfs.signal_bit(signal.SIGUSR1))
-    except (OSError, KeyError, ValueError):
-        return False
 
 
 def reload_from_environment(pid):
@@ -59,11 +51,11 @@ def uvicorn_main(pid):
     for child in procfs.children(pid):
         try:
             if is_spawned_child(procfs.command_line(child)):
-                children.append({"pid": child, "catches_usr1": catches_usr1(child)})
+                children.append({"pid": child, "catches_usr1": procfs.catches_usr1(child)})
         except OSError:
             continue  # exited meanwhile
     if not children:
         mode = "single"
     else:
         mode = "reload" if "--reload" in argv or reload_from_environment(pid) else "workers"
-    return {"pid": pid, "mode": mode, "catches_usr1": catches_usr1(pid), "children": children}
+    return {"pid": pid, "mode": mode, "catches_usr1": procfs.catches_usr1(pid), "children": children}

@@ -7,6 +7,7 @@ never lost; escape() makes them printable. Python 3.6+, stdlib only.
 """
 
 import os
+import signal
 
 # /proc/PID/{stat,status,cmdline,environ} are a few KiB; an environment may hold more.
 LIMIT = 1 << 20
@@ -122,6 +123,14 @@ def signal_masks(pid):
 
 def signal_bit(signum):
     return 1 << (int(signum) - 1)
+
+
+def catches_usr1(pid):
+    """True when the process has a handler for SIGUSR1; False when not, or when it is gone."""
+    try:
+        return bool(signal_masks(pid)["SigCgt"] & signal_bit(signal.SIGUSR1))
+    except (OSError, KeyError, ValueError):
+        return False
 
 
 def user_ids(pid):

@@ -26,7 +26,7 @@ import os
 import signal
 import threading
 
-from uvicorn_usr1_patch import warn_skip
+from uvicorn_usr1_patch import procfs, warn_skip
 from uvicorn_usr1_patch.atomic_reopen import reopen_log_files
 
 logger = logging.getLogger("uvicorn.error")
@@ -47,31 +47,16 @@ def child_pids(supervisor):
     return pids
 
 
-def proc_status(pid):
-    """{'PPid': '123', 'State': 'S (sleeping)', 'SigCgt': '...'} from /proc, or None."""
-    try:
-        with open("/proc/{}/status".format(pid)) as f:
-            return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
-    except (OSError, ValueError):
-        return None
-
-
-def catches_usr1(status):
-    """True when the process has a handler for SIGUSR1 (bit SIGUSR1-1 of SigCgt)."""
-    try:
-        return bool(int(status["SigCgt"], 16) >> (signal.SIGUSR1 - 1) & 1)
-    except (KeyError, ValueError):
-        return False
-
-
 def relay_target(pid):
     """'relay', 'starting' (would die of the signal) or 'gone' (dead, reaped or not ours)."""
     if not os.path.isdir("/proc/self"):
         return "relay"  # no /proc (not Linux): trust the supervisor's list
-    status = proc_status(pid)
-    if status is None or status.get("PPid") != str(os.getpid()) or status.get("State", "").startswith("Z"):
+    try:
+        if procfs.parent_pid(pid) != os.getpid() or procfs.is_zombie(pid):
+            return "gone"
+    except (OSError, ValueError, IndexError):
         return "gone"
-    return "relay" if catches_usr1(status) else "starting"
+    return "relay" if procfs.catches_usr1(pid) else "starting"
 
 
 def reopen_and_relay(supervisor):
