@@ -42,8 +42,8 @@ class LoopReopen(object):
             return  # coalesced into the reopen already scheduled
         try:
             self.loop.call_soon_threadsafe(self.reopen)
-        except RuntimeError:
-            return  # the loop is closed: the server is exiting
+        except Exception:  # the loop is closed (the server is exiting), or anything else:
+            return  # never an exception out of the signal handler into the serving code
         self.pending = True
 
     def reopen(self):
