@@ -3,8 +3,8 @@ plain uvicorn's Server and supervisors, right after their modules are executed.
 
 uvicorn_usr1_patch.pth imports this module at every interpreter start. It is one top-level
 module (not part of the package, whose import would cost a second module) and imports only
-``sys``. The finder's fast path for every other module name is one frozenset lookup; wrapt,
-uvicorn and the rest of the package are imported only when one of TARGETS is being imported
+``sys``. The finder's fast path for every other module name is one frozenset lookup; uvicorn
+and the rest of the package are imported only when one of TARGETS is being imported
 (in gunicorn's master before it forks; in plain uvicorn when it loads its server).
 
 Nothing here may raise into the import it hooks: every surprise ends in "not patched" and one
@@ -44,8 +44,9 @@ class UvicornWorkerFinder(object):
             return None
         try:
             return self._hooked_spec(fullname)
-        except Exception:
-            return None  # the normal import machinery goes on, unpatched
+        except Exception as exc:  # the normal import machinery goes on, unpatched
+            _warn(fullname, "finding it failed ({}: {})".format(type(exc).__name__, exc))
+            return None
 
     def _hooked_spec(self, fullname):
         self._finding.add(fullname)
@@ -72,7 +73,8 @@ class UvicornWorkerFinder(object):
 
 
 class PatchingLoader(object):
-    """Runs the real loader's module, then patches it. Used for one import only."""
+    """Runs the real loader's module, then patches it. Used for one import only: once the
+    module has run, its __loader__ and __spec__.loader are the real loader again."""
 
     def __init__(self, loader, fullname):
         self.loader = loader
@@ -89,11 +91,18 @@ class PatchingLoader(object):
         return create(spec) if callable(create) else None
 
     def exec_module(self, module):
-        run = getattr(self.loader, "exec_module", None)
-        if callable(run):
-            run(module)
-        else:  # a zipimporter before Python 3.10 has get_code but no exec_module
-            exec(self.loader.get_code(module.__name__), module.__dict__)
+        try:
+            run = getattr(self.loader, "exec_module", None)
+            if callable(run):
+                run(module)
+            else:  # a zipimporter before Python 3.10 has get_code but no exec_module
+                exec(self.loader.get_code(module.__name__), module.__dict__)
+        finally:
+            if getattr(module, "__loader__", None) is self:
+                module.__loader__ = self.loader
+            spec = getattr(module, "__spec__", None)
+            if getattr(spec, "loader", None) is self:
+                spec.loader = self.loader
         if module.__name__ == self.fullname:
             patch_loaded(module)
 
@@ -109,8 +118,11 @@ def _warn(what, why):
         from uvicorn_usr1_patch import warn_skip
 
         warn_skip(what, why)
-    except Exception:
-        pass
+    except Exception as exc:  # the package itself is broken: one line, then go on without it
+        try:
+            sys.stderr.write("uvicorn-usr1-patch: skipped {}: {}; and {!r}\n".format(what, why, exc))
+        except Exception:
+            pass
 
 
 def patch_loaded(module):
@@ -144,5 +156,5 @@ def startup():
     """What the .pth calls: install the hook, and never let anything escape into start-up."""
     try:
         install_hook()
-    except Exception:
-        pass
+    except Exception as exc:
+        _warn("the import hook", "{}: {}".format(type(exc).__name__, exc))

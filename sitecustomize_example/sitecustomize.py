@@ -3,7 +3,8 @@
 `site` imports a module named sitecustomize from sys.path at start-up, after it has (or has
 not) processed the .pth files. Put this file in a directory on the interpreter's path (or
 merge its lines into your own sitecustomize.py). It costs what the .pth costs: our two small
-modules; wrapt and uvicorn are imported only when gunicorn imports uvicorn's worker module.
+modules; uvicorn and the rest of the package are imported only when gunicorn imports
+uvicorn's worker module.
 """
 
 try:

@@ -15,8 +15,10 @@ exactly one line in the old or the new access.log. Each scenario has its unpatch
 """
 
 import glob
+import grp
 import json
 import os
+import pwd
 import signal
 import time
 
@@ -106,7 +108,12 @@ def test_wrong_owner_hands_over_to_fresh_workers(name, layout):
     for path in (g.access_log, g.error_log):
         lines = error_lines(g, "cannot reopen {} on SIGUSR1".format(path))
         assert len(lines) == g.workers, lines
-        assert all("(EACCES)" in line and "runs as nobody:nogroup" in line for line in lines)
+        runs_as = "runs as uid {} gid {}".format(
+            pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
+        )
+        assert all(
+            "(EACCES)" in line and runs_as in line and "fix: logrotate's `create`" in line for line in lines
+        )
     assert len(error_lines(g, "stops gracefully")) == g.workers
     assert error_lines(g, "Traceback") == []
 

@@ -13,10 +13,14 @@ is identified by sha256 in WORKERS_FILES; a file not in that table stops the too
 needs reading before it gets a diff.
 
 The code each diff adds is the package's own: the blocks between the "carried code" markers
-of uvicorn_usr1_patch/atomic_reopen.py and worker_signals.py, verbatim, plus the two calls the
-package makes (install_worker_signals after the release's init_signals, patch_gunicorn_logger at
-import). A change to those blocks makes --check (and tests/test_patches.py) fail until the diffs
-are regenerated.
+of uvicorn_usr1_patch/atomic_reopen.py, loop_reopen.py and worker_usr1.py, without their
+comment-only lines, docstrings and most blank lines (for_the_diff: at most 150 added lines),
+plus what the package's wrappers do: install_worker_usr1(self) after the release's
+init_signals, usr1_reopen.safe_point() in callback_notify, `self.server = server` where run()
+makes uvicorn's Server (0.4.0-0.4.5 keep it there themselves), and gunicorn's
+Logger.reopen_files replaced at import. SIGUSR1 only: the package's other signal fixes
+(worker_signals.py) are not in the diffs. A change to those blocks makes --check (and
+tests/test_patches.py) fail until the diffs are regenerated.
 
 pip runs from a Python 3.8 venv with setuptools 56 (and hatchling for 0.18's sdists):
 fetching an sdist makes pip prepare its metadata, and today's setuptools rejects the
@@ -24,6 +28,7 @@ extras_require of old uvicorn setup.py files.
 """
 
 import argparse
+import ast
 import collections
 import concurrent.futures
 import difflib
@@ -234,9 +239,9 @@ def survey(jobs=4):
 
 # -- the transformation -------------------------------------------------------------------------
 # The handler code is the package's own: the block between these markers in each module, carried
-# verbatim (markers included) into workers.py, atomic_reopen first (worker_signals uses its names,
-# which the package imports). One source of truth: tests/test_patches.py compares the tokens.
-CARRIED = ("atomic_reopen", "worker_signals")
+# verbatim (markers included) into workers.py, in the order of the package's imports (each uses
+# the names of those before it). One source of truth: tests/test_patches.py compares the tokens.
+CARRIED = ("atomic_reopen", "loop_reopen", "worker_usr1")
 BEGIN = "# BEGIN uvicorn-usr1-patch carried code: {}\n"
 END = "# END uvicorn-usr1-patch carried code: {}\n"
 PACKAGE = os.path.join(REPO, "uvicorn_usr1_patch")
@@ -247,12 +252,17 @@ LOGGER = "from gunicorn.glogging import Logger\n"
 WORKER_IMPORT = "from gunicorn.workers.base import Worker\n"
 # The package's hook does this when the master imports uvicorn.workers (before it forks).
 PATCH_LOGGER = """\
-# uvicorn-usr1-patch: gunicorn's master imports this module before it forks, so its own reopen
-# on SIGUSR1 becomes atomic too: a log file it cannot open no longer ends its main loop.
-patch_gunicorn_logger(Logger)
+Logger.reopen_files = reopen_log_files  # in gunicorn's master too: it imports this module before forking
 """
 # The package's wrapper runs the release's own init_signals, then this.
-INSTALL = "        install_worker_signals(self)\n"
+INSTALL = "        install_worker_usr1(self)\n"
+# The package's serve wrapper sets worker.server, which the hand-over stops (0.4.6 onwards make
+# the Server in a local variable; 0.4.0-0.4.5 keep it as self.server themselves).
+MAKE_SERVER = "        server = Server(config=self.config)\n"
+KEEP_SERVER = "        self.server = server\n"
+# The package's wrapper of worker.notify: uvicorn's callback_notify is the first safe point.
+NOTIFY = "        self.notify()\n"
+SAFE_POINT = "        self.usr1_reopen.safe_point()\n"
 
 
 def carried_block(name):
@@ -265,8 +275,36 @@ def carried_block(name):
     return text[text.index(begin) : text.index(end) + len(end)]
 
 
+def for_the_diff(block):
+    """A carried block as the diffs hold it: the package's code, token for token, without its
+    comment-only lines, docstrings and blank lines but one before each top-level definition
+    (the diff's header says what the code does, the package's modules say why at length).
+    tests/test_patches.py compares the tokens, comments, docstrings and blank lines aside."""
+    lines = block.splitlines(True)
+    drop = {i for i, line in enumerate(lines) if not line.strip() or COMMENT_ONLY.match(line)}
+    tree = ast.parse(block)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and isinstance(body[0], ast.Expr):
+            if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                drop.update(range(body[0].lineno - 1, body[0].end_lineno))
+    starts = {node.lineno - 1 for node in tree.body[1:]}
+    return "".join(
+        ("\n" if i in starts else "") + line
+        for i, line in enumerate(lines)
+        if i not in drop or MARKER.match(line)
+    )
+
+
+COMMENT_ONLY = re.compile(r"\s*#")
+MARKER = re.compile(r"# (BEGIN|END) uvicorn-usr1-patch carried code: [\w ]+\n$")
+
+
 def carried_code():
-    return "\n\n".join(carried_block(name) for name in CARRIED)
+    """The carried blocks, in the order of CARRIED, between one BEGIN and one END marker."""
+    bodies = ["".join(for_the_diff(carried_block(name)).splitlines(True)[1:-1]) for name in CARRIED]
+    names = " ".join(CARRIED)
+    return BEGIN.format(names) + "\n".join(bodies) + END.format(names)
 
 
 def _replace_once(text, old, new, what):
@@ -293,7 +331,7 @@ def transform(source, workers_file):
     """Pristine workers.py text -> patched text, for a release with `workers_file`."""
     text = "".join(_add_stdlib_imports(source.splitlines(True), STDLIB))
     text = _replace_once(text, WORKER_IMPORT, LOGGER + WORKER_IMPORT, "gunicorn's Worker import")
-    added = carried_code() + "\n\n" + PATCH_LOGGER + "\n\n"
+    added = carried_code() + PATCH_LOGGER + "\n"
     text = _replace_once(
         text, "class UvicornWorker(Worker):\n", added + "class UvicornWorker(Worker):\n", "class"
     )
@@ -305,6 +343,12 @@ def transform(source, workers_file):
         text = _replace_once(text, loop, loop + INSTALL, "init_signals' reset loop")
     else:
         raise ValueError(workers_file.family)
+    notify = "    async def callback_notify(self):\n"
+    if notify not in text:
+        notify = "    async def callback_notify(self) -> None:\n"
+    text = _replace_once(text, notify + NOTIFY, notify + SAFE_POINT + NOTIFY, "callback_notify")
+    if "        self.server = Server(config=self.config)\n" not in text:
+        text = _replace_once(text, MAKE_SERVER, MAKE_SERVER + KEEP_SERVER, "the Server run() makes")
     return text
 
 
@@ -319,28 +363,25 @@ uvicorn-usr1-patch: SIGUSR1 (logrotate) support for the gunicorn worker of uvico
 Release:  uvicorn {version} (one of the releases {span} sharing this workers.py)
 Expects:  uvicorn/workers.py with sha256 {sha256}
 Problem:  {problem}
-Changes:  Adds the package's own code, token for token: uvicorn_usr1_patch/atomic_reopen.py
-          and worker_signals.py between their "carried code" markers.
-          {init} as the package's wrapper does:
-          - SIGUSR1 never reopens inside the signal handler (a reopen there breaks a half
-            written line: encode/uvicorn#1565): it schedules one reopen on the running event
-            loop, a burst coalescing into one; a USR1 that comes before the loop runs is
-            remembered and done at the loop's first tick (worker.notify); one that comes
-            after the loop has ended is dropped with a line on stderr (the worker is exiting).
-          - The reopen is atomic: each log file is opened anew first and swapped in under
-            its handler's lock; a file that cannot be opened keeps the old one (no line
-            lost, nothing raised into a request) and one error line names the path, the
-            errno, the user and the fix. A worker that cannot reopen a file its master can
-            (logrotate's `create` owner vs gunicorn's --user) stops gracefully, and the
-            master forks a fresh worker holding the master's new files.
-          - QUIT/INT: gunicorn's handle_quit, ABRT: handle_abort, so the master's quick
-            stop dumps no core (encode/uvicorn#1116, benoitc/gunicorn#2604); TTIN/TTOU: a
-            handler that does nothing (SIG_IGN would reach the programs the app execs);
-            every other handler inherited from the master: the default (SIGCHLD swallowed
-            subprocess exit codes: encode/uvicorn#894).
-          At import (gunicorn's master imports this module before it forks), gunicorn's
-          Logger.reopen_files is made atomic the same way: the master keeps its old file
-          and keeps serving when it cannot open the new one.
+Changes:  Adds the package's own code, token for token: uvicorn_usr1_patch/atomic_reopen.py,
+          loop_reopen.py and worker_usr1.py between their "carried code" markers, and
+          {init} as the package's wrapper does. SIGUSR1 only:
+          - the handler never reopens inside the signal handler (a reopen there breaks a
+            half written line: encode/uvicorn#1565): it schedules one reopen on the running
+            event loop, a burst coalescing into one; a USR1 before the loop runs is
+            remembered and done at the loop's first tick (worker.notify); one after the
+            loop has ended is dropped with a line on stderr (the worker is exiting);
+          - the reopen is atomic and appends: each log file is opened anew first and
+            swapped in under its handler's lock; a file that cannot be opened keeps the old
+            one (no line lost, nothing raised into a request) and one error line names the
+            path, the errno, the user and the fix. A worker refused (EACCES/EPERM) a file of
+            gunicorn's that its master, another user, can open (logrotate's `create` owner
+            vs gunicorn's --user) stops gracefully, and the master forks a fresh worker
+            holding the master's new files; run() keeps uvicorn's Server as self.server
+            for that;
+          - at import (gunicorn's master imports this module before it forks), gunicorn's
+            Logger.reopen_files is made atomic the same way: the master keeps its old file
+            and keeps serving when it cannot open the new one.
 Apply:    in site-packages, the directory holding uvicorn/:
             cd "$(python -c 'import os, uvicorn; print(os.path.dirname(os.path.dirname(uvicorn.__file__)))')"
             patch -p1 < uvicorn-{version}.diff
@@ -363,9 +404,9 @@ PROBLEMS = {
 
 INIT = {
     PASS: "UvicornWorker.init_signals (`pass`; UvicornH11Worker inherits it) now calls\n"
-    "          install_worker_signals(self),",
+    "          install_worker_usr1(self)",
     RESET: "UvicornWorker.init_signals (UvicornH11Worker inherits it) keeps its reset to\n"
-    "          SIG_DFL, then calls install_worker_signals(self),",
+    "          SIG_DFL, then calls install_worker_usr1(self)",
 }
 
 

@@ -199,7 +199,10 @@ def _ensure(root, interpreter, python_minor, requirements, with_patch, env=None,
     label = "py{}-{}".format(
         python_minor, "-".join(r.replace("==", "").replace("[standard]", "") for r in requirements)
     )[:80]
-    path = os.path.join(root, "{}-{}{}".format(label, key, "" if with_patch else "-nopatch"))
+    # With the package: one venv per state of its sources, so that checkouts of different sources
+    # (a worktree, CI's clone, the demo) never reinstall the package under each other's tests.
+    suffix = "-patch" + _sources_digest()[:8] if with_patch else "-nopatch"
+    path = os.path.join(root, "{}-{}{}".format(label, key, suffix))
     venv = Venv(path, env)
     with _locked(path):
         _populate(venv, interpreter, requirements, with_patch, link_mode)

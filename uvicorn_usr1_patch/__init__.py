@@ -59,7 +59,6 @@ def uninstall():
     import uvicorn_usr1_patch_hook
 
     uvicorn_usr1_patch_hook.remove_hook()
-    for name in ("worker_patch", "server_patch", "supervisor_patch"):
-        patcher = sys.modules.get("uvicorn_usr1_patch." + name)
-        if patcher is not None:
-            patcher.unpatch_all()
+    patching = sys.modules.get("uvicorn_usr1_patch.patching")
+    if patching is not None:
+        patching.unpatch_all()

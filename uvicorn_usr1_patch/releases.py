@@ -84,7 +84,7 @@ def usr1_outcome(handler, worker, inherited):
         return RESET
     if inherited(handler):
         return PASS
-    if type(handler).__name__ == "DeferredReopen":
+    if type(handler).__name__ == "LoopReopen":
         return DEFERRED
     if getattr(handler, "__self__", None) is worker:
         return SYNC

@@ -20,17 +20,15 @@ A child is signalled only while it is our child, alive, and catching SIGUSR1 (it
 serving): one still starting up would die of the default action (and 0.30+ would restart it).
 """
 
-import functools
 import logging
 import os
 import signal
 import threading
 
-from uvicorn_usr1_patch import procfs, warn_skip
+from uvicorn_usr1_patch import patching, procfs, warn_skip
 from uvicorn_usr1_patch.atomic_reopen import reopen_log_files
 
 logger = logging.getLogger("uvicorn.error")
-_patched = []  # (class, attribute, previous value or None), for unpatch_all()
 
 
 # -- what the supervisor does on SIGUSR1 ----------------------------------------------------------
@@ -96,9 +94,6 @@ def handle_usr1(self):
     reopen_and_relay(self)
 
 
-handle_usr1.uvicorn_usr1_patch = True
-
-
 class PipeRelay(object):
     """SIGUSR1 handler for a supervisor whose main thread only waits: wakes a thread of ours."""
 
@@ -153,7 +148,6 @@ def install_pipe_relay(supervisor):
 
 
 def wrap_startup(original):
-    @functools.wraps(original)
     def startup(self, *args, **kwargs):
         try:
             install_pipe_relay(self)  # before the children exist: none misses a rotation
@@ -161,18 +155,12 @@ def wrap_startup(original):
             warn_skip("the SIGUSR1 relay of uvicorn's supervisor", "{}: {}".format(type(exc).__name__, exc))
         return original(self, *args, **kwargs)
 
-    startup.uvicorn_usr1_patch = True
     return startup
 
 
 # -- patching by shape ------------------------------------------------------------------------------
-def _set(cls, attribute, value):
-    _patched.append((cls, attribute, vars(cls).get(attribute)))
-    setattr(cls, attribute, value)
-
-
 def is_patched(cls):
-    return any(getattr(vars(cls).get(a), "uvicorn_usr1_patch", False) for a in ("handle_usr1", "startup"))
+    return patching.is_patched(cls, "handle_usr1") or patching.is_patched(cls, "startup")
 
 
 def patch_class(cls, signals=None):
@@ -188,10 +176,10 @@ def patch_class(cls, signals=None):
         if "handle_usr1" in own:
             warn_skip(name, "it handles SIGUSR1 itself")
             return False
-        _set(cls, "handle_usr1", handle_usr1)
+        patching.replace(cls, "handle_usr1", lambda missing: handle_usr1)
         return True
     if callable(own.get("startup")) and callable(own.get("run")):
-        _set(cls, "startup", wrap_startup(own["startup"]))
+        patching.replace(cls, "startup", wrap_startup)
         return True
     warn_skip(name, "it has neither handle_signals nor startup and run")
     return False
@@ -208,12 +196,3 @@ def patch_module(module):
             return patch_class(cls, getattr(module, "SIGNALS", None))
     warn_skip(module.__name__, "it defines neither Multiprocess nor BaseReload")
     return False
-
-
-def unpatch_all():
-    while _patched:
-        cls, attribute, previous = _patched.pop()
-        if previous is None:
-            delattr(cls, attribute)
-        else:
-            setattr(cls, attribute, previous)

@@ -1,42 +1,41 @@
-"""Wrap UvicornWorker.init_signals (with wrapt) so the worker installs worker_signals, and make
-gunicorn's Logger.reopen_files atomic (atomic_reopen) in the master, before it forks.
+"""Patch uvicorn's gunicorn worker module (uvicorn.workers, or the uvicorn-worker package) when
+it is imported, which gunicorn's master does before it forks, so every worker is covered:
 
-Imported only when uvicorn's worker module is imported, never at start-up. Every surprise
-(no UvicornWorker, no init_signals, wrapt missing or broken) leaves uvicorn untouched and
-emits one UvicornUSR1PatchWarning.
+- UvicornWorker.init_signals runs the release's own, then installs worker_usr1 (SIGUSR1
+  through the event loop, its first safe point at worker.notify) and worker_signals (the
+  others, as gunicorn's workers have them); subclasses that do not override it
+  (UvicornH11Worker, a user's) follow;
+- the Server class the module serves with gets server_patch's serve wrapper (its first safe
+  point, and `worker.server`), where it has an `async def serve` (0.4.6 onwards; 0.4.0-0.4.5
+  set worker.server themselves);
+- gunicorn's Logger.reopen_files becomes atomic (atomic_reopen), in the master too.
+
+Every surprise (no UvicornWorker, no init_signals) leaves uvicorn untouched and emits one
+UvicornUSR1PatchWarning.
 """
 
-import sys
+import inspect
 import threading
 
-from uvicorn_usr1_patch import atomic_reopen, warn_skip, worker_signals
-
-_patched = []  # classes patched in this process, for unpatch_all()
-
-
-def _wrapper_class():
-    """wrapt.FunctionWrapper, or None with a warning if wrapt cannot be used."""
-    try:
-        import wrapt
-
-        return wrapt.FunctionWrapper
-    except Exception as exc:  # not installed, or its import fails
-        warn_skip("patching UvicornWorker", "wrapt is unusable ({}: {})".format(type(exc).__name__, exc))
-        return None
+from uvicorn_usr1_patch import atomic_reopen, patching, server_patch, warn_skip, worker_signals
+from uvicorn_usr1_patch.worker_usr1 import install_worker_usr1
 
 
 def is_patched(cls):
-    return getattr(vars(cls).get("init_signals"), "_self_uvicorn_usr1_patch", False)
+    return patching.is_patched(cls, "init_signals")
 
 
 def patch_module(module):
-    """Patch module.UvicornWorker and gunicorn's Logger; True when the worker is patched."""
+    """Patch module.UvicornWorker, its Server and gunicorn's Logger; True when the worker is."""
     cls = getattr(module, "UvicornWorker", None)
     if not isinstance(cls, type):
         warn_skip(module.__name__, "it defines no UvicornWorker class")
         return False
     if not patch_class(cls):
         return False
+    server = getattr(module, "Server", None)
+    if isinstance(server, type) and inspect.iscoroutinefunction(vars(server).get("serve")):
+        server_patch.patch_class(server)
     patch_gunicorn_logger()
     return True
 
@@ -48,58 +47,53 @@ def patch_gunicorn_logger():
         from gunicorn.glogging import Logger
     except ImportError:
         return  # no gunicorn here: no master to protect
-    try:
-        if not atomic_reopen.patch_gunicorn_logger(Logger):
-            warn_skip("gunicorn's Logger.reopen_files", "it is not a method of gunicorn.glogging.Logger")
-    except Exception as exc:
-        warn_skip("gunicorn's Logger.reopen_files", "{}: {}".format(type(exc).__name__, exc))
+    if not callable(vars(Logger).get("reopen_files")):
+        warn_skip("gunicorn's Logger.reopen_files", "it is not a method of gunicorn.glogging.Logger")
+        return
+    patching.replace(Logger, "reopen_files", lambda original: atomic_reopen_files)
+
+
+def atomic_reopen_files(self):
+    """gunicorn's Logger.reopen_files (the master's, and each worker's), made atomic."""
+    return atomic_reopen.reopen_log_files(self)
 
 
 def patch_class(cls):
-    """Wrap cls.init_signals; subclasses that don't override it (UvicornH11Worker) follow."""
-    if is_patched(cls):
-        return True
-    original = vars(cls).get("init_signals")
-    if not callable(original):
+    if not callable(vars(cls).get("init_signals")):
         warn_skip("{}.{}".format(cls.__module__, cls.__name__), "it has no init_signals method of its own")
         return False
-    function_wrapper = _wrapper_class()
-    if function_wrapper is None:
-        return False
-    wrapper = function_wrapper(original, _patched_init_signals)
-    wrapper._self_uvicorn_usr1_patch = True
-    cls.init_signals = wrapper
-    _patched.append(cls)
+    patching.replace(cls, "init_signals", wrap_init_signals)
     return True
 
 
-def unpatch_class(cls):
-    """Restore the original init_signals; True if cls was patched."""
-    if not is_patched(cls):
-        return False
-    cls.init_signals = vars(cls)["init_signals"].__wrapped__
-    if cls in _patched:
-        _patched.remove(cls)
-    return True
-
-
-def unpatch_all():
-    for cls in list(_patched):
-        unpatch_class(cls)
-    glogging = sys.modules.get("gunicorn.glogging")
-    if glogging is not None:
-        atomic_reopen.unpatch_gunicorn_logger(glogging.Logger)
-
-
-def _patched_init_signals(wrapped, instance, args, kwargs):
-    """uvicorn's own init_signals first, then the loop-safe USR1 handling on top."""
-    result = wrapped(*args, **kwargs)
-    worker = instance if instance is not None else (args[0] if args else None)
-    try:
+def wrap_init_signals(original):
+    def init_signals(self, *args, **kwargs):
+        """uvicorn's own init_signals first, then the loop-safe SIGUSR1 on top."""
+        result = original(self, *args, **kwargs)
         if threading.current_thread() is not threading.main_thread():
             warn_skip("the SIGUSR1 handler", "init_signals was called off the main thread")
-        elif worker is not None:
-            worker_signals.install_worker_signals(worker)
-    except Exception as exc:
-        warn_skip("the SIGUSR1 handler", "{}: {}".format(type(exc).__name__, exc))
-    return result
+            return result
+        try:
+            install_worker_usr1(self)
+            safe_point_at_notify(self)
+            worker_signals.install_worker_signals(self)
+        except Exception as exc:
+            warn_skip("the SIGUSR1 handler", "{}: {}".format(type(exc).__name__, exc))
+        return result
+
+    return init_signals
+
+
+def safe_point_at_notify(worker):
+    """uvicorn's callback_notify calls worker.notify() from the loop's first tick on: the first
+    safe point of every release (0.4.0-0.4.5 have no serve() to wrap). The diffs add the same
+    call to callback_notify."""
+    notify = getattr(worker, "notify", None)
+    if not callable(notify):
+        return
+
+    def notify_after_safe_point(*args, **kwargs):
+        worker.usr1_reopen.safe_point()
+        return notify(*args, **kwargs)
+
+    worker.notify = notify_after_safe_point

@@ -5,7 +5,7 @@ SIGUSR1 to this process; report `Logging error` tracebacks and lines written vs 
 
 Runs in a venv with real gunicorn: the reopen is gunicorn's own Worker.handle_usr1 ->
 Logger.reopen_files on a real gunicorn access log. "sync" installs it as the signal handler
-(what uvicorn >= 0.19 does); "deferred" installs uvicorn_usr1_patch's DeferredReopen.
+(what uvicorn >= 0.19 does); "deferred" installs uvicorn_usr1_patch's LoopReopen with a worker's reopen.
 """
 
 import asyncio
@@ -38,9 +38,10 @@ def main():
     if mode == "sync":
         signal.signal(signal.SIGUSR1, worker.handle_usr1)
     else:
-        from uvicorn_usr1_patch.worker_signals import DeferredReopen
+        from uvicorn_usr1_patch.loop_reopen import LoopReopen
+        from uvicorn_usr1_patch.worker_usr1 import WorkerReopen
 
-        signal.signal(signal.SIGUSR1, DeferredReopen(worker))
+        signal.signal(signal.SIGUSR1, LoopReopen(WorkerReopen(worker)))
     signal.siginterrupt(signal.SIGUSR1, False)
 
     renamed = []

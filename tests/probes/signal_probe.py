@@ -57,7 +57,7 @@ def describe(handler, worker):
         return "master"  # inherited: for USR1, the reopen never happens in the worker
     if owner is worker and getattr(handler, "__name__", "") == "handle_usr1":
         return "sync"  # reopens inside the signal handler
-    if type(handler).__name__ == "DeferredReopen":
+    if type(handler).__name__ == "LoopReopen":
         return "deferred"
     if type(handler).__name__ == "QuickExit":
         return "quick exit"  # uvicorn's quick shutdown from the loop; gunicorn's handle_quit without one
@@ -109,10 +109,7 @@ def main():
     handler = signal.getsignal(signal.SIGUSR1)
     if report["usr1"] == releases.DEFERRED:
         calls = []  # reopens, counted from here on
-        if hasattr(handler, "reopen_logs"):  # this package's DeferredReopen
-            handler.reopen_logs = lambda: calls.append(1) or []
-        else:  # a diff of patches/ (tests/test_patches.py): it calls the worker's own handle_usr1
-            worker.handle_usr1 = lambda sig, frame: calls.append(sig)
+        handler.reopen = lambda: calls.append(1)  # LoopReopen's work, in the package and the diffs
         # No loop running yet: remembered, never done inside the signal handler...
         os.kill(os.getpid(), signal.SIGUSR1)
         report["calls_without_loop"] = len(calls)
@@ -120,8 +117,9 @@ def main():
         loop, report["loop"] = new_loop(worker)
 
         async def first_tick():
-            # ...and done at the first safe point: uvicorn's first loop tick calls notify().
-            worker.notify()
+            # ...and done at the first safe point: uvicorn's first loop tick calls
+            # callback_notify (which calls worker.notify).
+            await worker.callback_notify()
             for _ in range(3):
                 await asyncio.sleep(0)
             return len(calls)
