@@ -87,6 +87,10 @@ def wrap_serve(original):
     return serve
 
 
+def is_patched(cls):
+    return patching.is_patched(cls, "serve")
+
+
 def patch_module(module):
     """Patch module.Server (uvicorn.server); True when patched."""
     if not hasattr(signal, "SIGUSR1"):
@@ -100,7 +104,7 @@ def patch_module(module):
 
 
 def patch_class(cls):
-    if patching.is_patched(cls, "serve"):
+    if is_patched(cls):
         return True
     name = "{}.{}".format(cls.__module__, cls.__name__)
     if not inspect.iscoroutinefunction(vars(cls).get("serve")):
