@@ -7,8 +7,11 @@ files and read-write scratch files (gunicorn's deleted worker heartbeat file) ar
 Stale means one of:
   deleted  - the file has no name left (readlink ends in " (deleted)": rotated, compressed, removed);
   rotated  - the fd's file now has a rotated name (access.log.1, access.log-20240101, ...) while the
-             original name is another file, or is a log path gunicorn was started with;
+             original name is another file;
+  renamed  - the fd's file has a rotated name and nothing is at the original name (moved away and
+             not re-created: `mv access.log access.log.2`, logrotate's nocreate);
   replaced - the name the fd shows now belongs to another inode.
+Stale is judged by identity: the name a file was opened as must still name that very inode.
 The kernel follows renames, so /proc shows the file's new name; the rotated check therefore strips
 rotation suffixes to find the name the file was opened under.
 """
@@ -72,10 +75,10 @@ def classify(pid, path, st, known_logs):
         try:
             other = os.stat(procfs.in_root(pid, original))
         except OSError:
-            other = None
-        if other is not None and not _same_file(st, other):
-            return "rotated", original
-        if other is None and original in known_logs:
+            # nothing at the name it was opened as: moved away and not re-created (`mv`, logrotate's
+            # nocreate, the moment between rename and create); the process writes where no one reads
+            return "renamed", original
+        if not _same_file(st, other):
             return "rotated", original
     return None, path
 
