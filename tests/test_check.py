@@ -203,9 +203,11 @@ def test_lookalike_survives_reopen(tmp_path):
         victim.unlink()
         pidfile = tmp_path / "v.pid"
         pidfile.write_text("{}\n".format(proc.pid))
-        for args in (["--pidfile", pidfile, "--reopen"], ["--pid", proc.pid, "--reopen", "--json"]):
-            assert_one_line_error(*run_check(*args), needle="does not catch SIGUSR1")
-            assert alive(proc)
+        assert_one_line_error(*run_check("--pidfile", pidfile, "--reopen"), needle="does not catch SIGUSR1")
+        assert alive(proc)
+        code, report = run_json("--pid", proc.pid, "--reopen")  # --json: the refusal as a document
+        assert (code, report["status"], report["exit"]) == (2, "unknown", 2)
+        assert "does not catch SIGUSR1" in report["summary"] and alive(proc)
     finally:
         proc.kill()
         proc.wait()
@@ -390,7 +392,7 @@ def test_verdict_for_every_worker_type(tmp_path, worker_type, patched):
             assert kind.endswith("patched" if patched and state == "caught" else "unpatched"), kind
         code, text, _ = run_check("--pid", g.master_pid)
         assert code == status
-        assert text.splitlines()[-2].startswith("verdict: " + ("OK" if status == 0 else "PROBLEM"))
+        assert text.splitlines()[-3].startswith("verdict: " + ("OK" if status == 0 else "PROBLEM"))
         if note:
             assert "note: reopens inside the signal handler" in text
     finally:
@@ -437,7 +439,7 @@ def test_check_and_reopen(tmp_path, release, patched):
         code, text, _ = run_check("--pid", g.master_pid)
         assert code == 1
         assert "access.log.1 STALE(rotated from access.log)" in text
-        assert text.strip().splitlines()[-2].startswith("verdict: PROBLEM: 3 of 3 processes")
+        assert text.strip().splitlines()[-3].startswith("verdict: PROBLEM: 3 of 3 processes")
         # looking disturbed nothing
         assert g.worker_pids() == workers
         assert "Handling signal: usr1" not in open(g.error_log).read()
@@ -632,7 +634,7 @@ def test_plain_uvicorn_check_and_reopen(tmp_path, release, mode, patched):
         states = [p["usr1"] for p in report["processes"]]
         assert states == [main_state] + [worker_state] * len(workers), report["processes"]
         code, text, _ = run_check("--pid", main)
-        verdict = text.splitlines()[-2]
+        verdict = text.splitlines()[-3]
         assert code == status and verdict.startswith("verdict: " + ("OK" if status == 0 else "PROBLEM"))
         if mode == "single" and not patched:
             assert verdict == "verdict: PROBLEM: USR1 kills the server: {}".format(main)

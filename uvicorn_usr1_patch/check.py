@@ -179,6 +179,11 @@ def review_logrotate(master, report, config, pidfile):
         "worker_uid": ids[1] if ids else None,
         "worker_gids": [ids[3]] + ids[4] if ids else [],
         "root": procfs.in_root(master.pid, ""),
+        # what a postrotate signal other than USR1 does depends on the server found
+        "server": master.server,
+        "mode": master.mode,
+        "uvicorn": report.get("environment", {}).get("versions", {}).get("uvicorn"),
+        "master_masks": procfs_masks(master.pid),
     }
     findings = check_logrotate.review(stanzas, sorted(logs), server)
     if config and not matched:
@@ -198,6 +203,13 @@ def review_logrotate(master, report, config, pidfile):
         "findings": findings,
         "error": None,
     }
+
+
+def procfs_masks(pid):
+    try:
+        return procfs.signal_masks(pid)
+    except OSError:
+        return {}
 
 
 # -- --reopen: signal the master, then verify -----------------------------------------------------
@@ -349,11 +361,12 @@ def render_logrotate(review):
             )
         )
     for f in review["findings"]:
+        label = "NOTE" if f.get("severity") == "info" else "PROBLEM"
         lines.append(
-            "  PROBLEM {} ({}): {}".format(f["problem"], procfs.escape(f["where"]), procfs.escape(f["text"]))
+            "  {} {} ({}): {}".format(label, f["problem"], procfs.escape(f["where"]), procfs.escape(f["text"]))
         )
-        lines.append("    fix: " + procfs.escape(f["fix"]))
-    if not review["findings"]:
+        lines.append(("    better: " if label == "NOTE" else "    fix: ") + procfs.escape(f["fix"]))
+    if not any(f.get("severity") != "info" for f in review["findings"]):
         lines.append("logrotate: OK: nothing in it loses lines or breaks the reopen")
     return "\n".join(lines)
 

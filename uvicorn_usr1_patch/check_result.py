@@ -123,7 +123,8 @@ def logrotate_findings(review):
     found = []
     for f in review["findings"]:
         path, line = _where(f["where"])
-        found.append(_finding("logrotate-" + f["problem"], "warning", f["text"], f["fix"], path, line))
+        severity = f.get("severity", "warning")
+        found.append(_finding("logrotate-" + f["problem"], severity, f["text"], f["fix"], path, line))
     return found
 
 
@@ -142,7 +143,7 @@ def status_of(findings):
 
 
 def counts_of(findings, report):
-    stale = sum(len(f["pids"]) and 1 for f in findings if f["kind"] == "stale-file")
+    stale = sum(1 for f in findings if f["kind"] == "stale-file")
     not_reopening = set()
     for f in findings:
         if f["kind"] in ("usr1-kills", "usr1-not-reopening"):
@@ -150,7 +151,9 @@ def counts_of(findings, report):
     return {
         "stale_files": stale,
         "workers_not_reopening": len(not_reopening),
-        "logrotate_findings": sum(1 for f in findings if f["kind"].startswith("logrotate-")),
+        "logrotate_findings": sum(
+            1 for f in findings if f["kind"].startswith("logrotate-") and f["severity"] != "info"
+        ),
         "processes": len(report["processes"]) if report else 0,
     }
 
