@@ -363,7 +363,9 @@ def render_logrotate(review):
     for f in review["findings"]:
         label = "NOTE" if f.get("severity") == "info" else "PROBLEM"
         lines.append(
-            "  {} {} ({}): {}".format(label, f["problem"], procfs.escape(f["where"]), procfs.escape(f["text"]))
+            "  {} {} ({}): {}".format(
+                label, f["problem"], procfs.escape(f["where"]), procfs.escape(f["text"])
+            )
         )
         lines.append(("    better: " if label == "NOTE" else "    fix: ") + procfs.escape(f["fix"]))
     if not any(f.get("severity") != "info" for f in review["findings"]):

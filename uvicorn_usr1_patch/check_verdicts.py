@@ -144,7 +144,7 @@ def _version(info_name, dist):
 def patch_active(env):
     return (
         bool(env["patch_pth"])
-        and enabled({ENV_VAR: env["patch_env"] or ""})
+        and enabled({ENV_VAR: env["patch_env"] or ""}, warn=False)
         and not env["patch_installed_after_start"]
     )
 
@@ -155,7 +155,7 @@ def _fix(env, server="gunicorn"):
         return "uvicorn-usr1-patch was installed in {} after this {} started: restart {}".format(
             where, server, server
         )
-    if env["patch_pth"] and not enabled({ENV_VAR: env["patch_env"] or ""}):
+    if env["patch_pth"] and not enabled({ENV_VAR: env["patch_env"] or ""}, warn=False):
         return "{}={} in {}'s environment turns uvicorn-usr1-patch off: remove it and restart {}".format(
             ENV_VAR, env["patch_env"], server, server
         )
