@@ -16,11 +16,11 @@ import tempfile
 
 import pytest
 import stacks
-from check_cli import REPO, assert_one_line_error, run_check, run_json, timed_check
+from check_cli import REPO, assert_one_line_error, every_format, run_check, run_json, timed_check
 
 from tools import venvs
 from tools.gunicorn_run import Gunicorn, count_lines, wait_for
-from uvicorn_usr1_patch import check, check_files, check_verdicts, procfs
+from uvicorn_usr1_patch import check, check_files, check_result, check_verdicts, procfs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SYSTEM_PYTHON = "/usr/bin/python3"  # readable by `nobody`, unlike pyenv's under /root (0700)
@@ -658,3 +658,106 @@ def test_plain_uvicorn_check_and_reopen(tmp_path, release, mode, patched):
         wait_for(lambda: count_lines(old, "tag=after") + count_lines(new, "tag=after") == 5, 10, what="lines")
         where = (5, 0) if reopen == "reopened" else (0, 5)  # (new file, rotated file)
         assert (count_lines(new, "tag=after"), count_lines(old, "tag=after")) == where
+
+
+# -- one result in every format (issue 16): text, --json, --format nagios, --prometheus-textfile ---
+COPYTRUNCATE = "{access} {{\n    copytruncate\n}}\n"
+
+
+def kinds(doc):
+    return sorted(f["kind"] for f in doc["findings"] if f["severity"] != "info")
+
+
+@pytest.mark.e2e
+def test_every_format_on_a_patched_gunicorn(tmp_path):
+    """healthy, logrotate finding only, stale (rotated), renamed-not-recreated, bad pidfile: each
+    gives one status, and each format says it with its own exit status."""
+    g = start(tmp_path / "server", "uvicorn-0.54.0", patched=True)
+    prom = str(tmp_path / "check.prom")
+    try:
+        doc = every_format(prom, "--pidfile", g.pidfile)
+        assert (doc["status"], kinds(doc)) == ("ok", []), doc["findings"]
+        assert doc["target"]["pidfile"] == g.pidfile
+
+        conf = tmp_path / "copytruncate.conf"
+        conf.write_text(COPYTRUNCATE.format(access=g.access_log))
+        doc = every_format(prom, "--pidfile", g.pidfile, "--logrotate", conf)
+        assert (doc["status"], kinds(doc)) == ("warning", ["logrotate-copytruncate"]), doc["findings"]
+        (finding,) = doc["findings"]
+        assert (finding["path"], finding["line"]) == (str(conf), 2)
+        assert doc["counts"]["logrotate_findings"] == 1
+
+        rotate(g)
+        doc = every_format(prom, "--pid", g.master_pid)
+        assert (doc["status"], kinds(doc), doc["counts"]["stale_files"]) == ("critical", ["stale-file"], 1)
+        assert doc["findings"][0]["path"] == g.access_log
+        assert "was rotated to {}.1".format(g.access_log) in doc["findings"][0]["text"]
+        code, result = run_json("--pid", g.master_pid, "--reopen")
+        assert (code, result["status"], result["cleared"]) == (0, "ok", True), result["findings"]
+
+        os.rename(g.access_log, g.access_log + ".2")  # `mv`, nothing re-created: it said "nothing stale"
+        doc = every_format(prom, "--pid", g.master_pid)
+        assert (doc["status"], kinds(doc)) == ("critical", ["stale-file"]), doc["findings"]
+        assert "was renamed to {}.2 and not re-created".format(g.access_log) in doc["findings"][0]["text"]
+
+        bad = tmp_path / "bad.pid"
+        bad.write_text("not a pid\n")
+        doc = every_format(prom, "--pidfile", bad)
+        assert doc["status"] == "unknown" and "does not hold a pid" in doc["summary"]
+    finally:
+        g.stop()
+
+
+@pytest.mark.e2e
+def test_every_format_when_usr1_kills_the_workers(tmp_path):
+    """uvicorn 0.18.3 unpatched: USR1 kills every worker: critical, nothing stale yet."""
+    g = start(tmp_path / "server", "uvicorn-0.18.3", patched=False)
+    try:
+        doc = every_format(str(tmp_path / "check.prom"), "--pidfile", g.pidfile)
+        assert (doc["status"], kinds(doc)) == ("critical", ["usr1-kills"]), doc["findings"]
+        assert doc["counts"]["workers_not_reopening"] == 2 and doc["counts"]["stale_files"] == 0
+        assert "UVICORN_USR1_PATCH=0 in gunicorn's environment turns" in doc["findings"][0]["fix"]
+    finally:
+        g.stop()
+
+
+def test_json_and_nagios_on_every_usage_error(tmp_path):
+    """Usage errors and an unverifiable target: still one JSON document / one Nagios line."""
+    for args, needle in (
+        ([], "one of --pid PID or --pidfile PATH is required"),
+        (["--pid", "1", "--bogus"], "unrecognized argument: --bogus"),
+        (["--pid", "x"], "not a pid"),
+        (["--pid", os.getpid()], "is not a gunicorn master"),
+    ):
+        code, out, err = run_check("--json", *args)
+        doc = json.loads(out)
+        assert (code, doc["status"], doc["exit"], err) == (2, "unknown", 2, ""), (args, out, err)
+        assert needle in doc["summary"], doc
+        code, out, err = run_check("--format", "nagios", *args)
+        assert (code, err) == (3, "") and out.startswith("USR1 UNKNOWN - ") and needle in out, (args, out)
+        code, out, err = run_check(*args)
+        assert code == 2 and out == "" and len(err.splitlines()) == 1 and needle in err, (args, err)
+
+
+def test_prometheus_textfile_is_replaced_atomically(tmp_path):
+    """The textfile is written beside its final name and renamed over it: a reader sees the old
+    file or the new one, never half; no temp file is left."""
+    path = tmp_path / "check.prom"
+    path.write_text("old\n")
+    inode = os.stat(str(path)).st_ino
+    code, _, _ = run_check("--pid", "x", "--prometheus-textfile", path)
+    assert code == 2 and os.stat(str(path)).st_ino != inode
+    assert os.listdir(str(tmp_path)) == ["check.prom"]
+    assert "uvicorn_usr1_patch_check_success" in path.read_text()
+    code, _, err = run_check("--pid", "x", "--prometheus-textfile", tmp_path / "missing" / "x.prom")
+    assert code == 2 and "cannot write --prometheus-textfile" in err
+
+
+def test_summary_counts_come_from_the_findings():
+    report = {"master": 1, "workers": [2], "server": "gunicorn", "processes": []}
+    findings = [
+        {"kind": "logrotate-copytruncate", "severity": "warning", "pids": []},
+        {"kind": "logrotate-signal-hup", "severity": "info", "pids": []},
+    ]
+    counts = check_result.counts_of(findings, report)
+    assert counts["logrotate_findings"] == 1 and check_result.status_of(findings) == "warning"

@@ -581,7 +581,7 @@ def main(argv):
         output, textfile = args.format, args.prometheus_textfile
         report, findings = run(args)
     except CheckError as err:
-        error, findings = procfs.escape(str(err)), []
+        error, findings = str(err), []  # escaped where it is printed, like every other string
     except SystemExit as exit:  # --help
         return exit.code or 0
     if report is not None and args.reopen:
@@ -608,7 +608,7 @@ def main(argv):
     elif output == "nagios":
         _print(check_result.nagios_line(_escaped(doc)), sys.stdout)
     elif error is not None:
-        _print("uvicorn_usr1_patch check: {}".format(error), sys.stderr)
+        _print("uvicorn_usr1_patch check: {}".format(procfs.escape(error)), sys.stderr)
     else:
         text = render_reopen(report) if args.reopen else render(report)
         text += "\n" + render_logrotate(report["logrotate"])
