@@ -761,3 +761,52 @@ def test_summary_counts_come_from_the_findings():
     ]
     counts = check_result.counts_of(findings, report)
     assert counts["logrotate_findings"] == 1 and check_result.status_of(findings) == "warning"
+
+
+def move_away(path):
+    """`mv access.log access.log.2`: renamed, nothing re-created at the old name."""
+    os.rename(path, path + ".2")
+    assert not os.path.exists(path)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
+@pytest.mark.parametrize("server", ["gunicorn", "uvicorn-workers"])
+def test_renamed_not_recreated_then_reopen(tmp_path, server, patched):
+    """A log moved away with nothing at its name was "nothing stale" and --reopen sent nothing.
+    Now: exit 1 naming the file; --reopen sends USR1 and the next lines land at the re-created path.
+    The controls (unpatched: gunicorn 0.13.1, whose workers never reopen; plain uvicorn 0.54.0,
+    whose supervisor swallows USR1): the lines go on into the renamed file, exit 1."""
+    from tools.uvicorn_run import OFF, Uvicorn, family_venv
+
+    if server == "gunicorn":
+        running = start(tmp_path, "uvicorn-0.54.0" if patched else "uvicorn-0.13.1", patched)
+        main = running.master_pid
+    else:
+        running = Uvicorn(family_venv("0.54.0"), str(tmp_path), mode="workers", env=None if patched else OFF)
+        running.start()
+        main = running.main_pid
+    try:
+        running.requests(2, "before")
+        move_away(running.access_log)
+        code, text, _ = run_check("--pid", main)
+        assert code == 1 and "access.log.2 STALE(renamed from access.log; nothing there now)" in text, text
+        code, doc = run_json("--pid", main)
+        stale = [f for f in doc["findings"] if f["kind"] == "stale-file"]
+        assert code == 1 and [f["path"] for f in stale] == [running.access_log], doc["findings"]
+
+        code, result = run_json("--pid", main, "--reopen", "--timeout", 10 if patched else 3)
+        assert result["usr1_sent_to"] == main  # it said "nothing stale, so no USR1 was sent"
+        running.requests(3, "after")
+        new, old = running.access_log, running.access_log + ".2"
+        wait_for(lambda: count_lines(new, "after") + count_lines(old, "after") == 3, 10, what="the lines")
+        if patched:
+            assert (code, result["status"], result["cleared"]) == (0, "ok", True), result["findings"]
+            assert (count_lines(new, "after"), count_lines(old, "after")) == (3, 0)
+        else:
+            assert (code, result["status"], result["cleared"]) == (1, "critical", False)
+            assert (count_lines(new, "after"), count_lines(old, "after")) == (0, 3)
+            # it knew the rest cannot reopen: it stopped waiting well before its 3 s
+            assert result["seconds"] < 2.5, result["seconds"]
+    finally:
+        running.stop()
