@@ -7,6 +7,7 @@ or run), so the review is held to configs logrotate itself accepts.
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 
@@ -212,6 +213,18 @@ def test_signals_in_scripts():
     assert check_logrotate.signals("kill -s SIGUSR1 `cat /run/g.pid`") == [("kill", "/run/g.pid")]
     assert check_logrotate.signals("P=$(cat /run/g.pid) && kill -USR1 $P") == [("kill", "/run/g.pid")]
     assert check_logrotate.signals("kill -HUP $(cat /run/g.pid)") == []
+    assert check_logrotate.all_signals("kill -HUP $(cat /run/g.pid)") == [("kill", "/run/g.pid", "HUP")]
+    assert check_logrotate.all_signals("/bin/kill -1 4242") == [("kill", 4242, "HUP")]
+    assert check_logrotate.all_signals("kill 4242") == [("kill", 4242, "TERM")]  # kill's default
+    assert check_logrotate.all_signals("kill -0 $(cat /run/g.pid) && kill -s HUP $(cat /run/g.pid)") == [
+        ("kill", "/run/g.pid", "HUP")  # kill -0 only tests that the process is there
+    ]
+    assert check_logrotate.all_signals("pkill -f gunicorn") == [("pkill", "gunicorn", "TERM")]
+    assert check_logrotate.all_signals("killall -s SIGHUP gunicorn") == [("killall", "gunicorn", "HUP")]
+    assert check_logrotate.all_signals("systemctl reload app.service") == [
+        ("systemctl-reload", "app.service", "reload")
+    ]
+    assert check_logrotate.all_signals("service app restart") == [("systemctl-restart", "app", "restart")]
     assert check_logrotate.signals("systemctl kill -s USR1 app.service") == [("systemctl", "app.service")]
     assert check_logrotate.signals("systemctl kill --kill-whom=main -s USR1 app.service") == [
         ("systemctl-main", "app.service")
@@ -262,3 +275,53 @@ def test_systemd_unit_is_matched_to_the_server(monkeypatch):
     assert check_logrotate._is_this_unit("other.service", server) is False
     monkeypatch.setattr(check_logrotate.procfs, "systemd_unit", lambda pid: None)
     assert check_logrotate._is_this_unit("app.service", server) is None
+
+
+# -- every postrotate signal judged by what it does to the server found (issue 16) ----------------
+HUP_STANZA = (
+    "{access} {{\n    create 0640 nobody nogroup\n    delaycompress\n    postrotate\n"
+    "        kill -HUP $(cat {pidfile})\n    endscript\n}}\n"
+)
+
+
+@pytest.mark.e2e
+def test_kill_hup_postrotate_is_a_reload_not_a_missing_signal(server_as_nobody):
+    """`kill -HUP` reloads gunicorn: the master reopens and replaces every worker. It used to be
+    reported as "no postrotate signal ... writes on into the rotated file". Now: no warning, and a
+    note naming the cost. The control: the same stanza without the postrotate is "no-signal"."""
+    g = server_as_nobody
+    conf = write_conf(g, "hup.conf", HUP_STANZA)
+    code, report = run_json("--pidfile", g.pidfile, "--logrotate", conf)
+    problems = [f["problem"] for f in report["logrotate"]["findings"]]
+    assert problems == ["signal-hup"] and code == 0, report["logrotate"]["findings"]
+    (note,) = report["logrotate"]["findings"]
+    assert note["severity"] == "info" and "all workers are restarted on every rotation" in note["text"]
+    assert report["status"] == "ok" and report["counts"]["logrotate_findings"] == 0
+    code, text, _ = run_check("--pidfile", g.pidfile, "--logrotate", conf)
+    assert code == 0 and "NOTE signal-hup" in text and "no postrotate signal" not in text
+
+    control = write_conf(
+        g, "hup-control.conf", HUP_STANZA.replace("        kill -HUP $(cat {pidfile})\n", "")
+    )
+    code, report = run_json("--pidfile", g.pidfile, "--logrotate", control)
+    assert [f["problem"] for f in report["logrotate"]["findings"]] == ["no-signal"] and code == 1
+
+    term = write_conf(g, "term.conf", HUP_STANZA.replace("kill -HUP", "kill -TERM"))
+    code, report = run_json("--pidfile", g.pidfile, "--logrotate", term)
+    (finding,) = report["logrotate"]["findings"]
+    assert finding["problem"] == "signal-no-reopen" and "TERM stops gunicorn" in finding["text"]
+    assert (code, report["status"]) == (1, "warning")
+
+
+def test_signals_judged_for_plain_uvicorn():
+    """Plain uvicorn: what the main process has installed decides, with the release named."""
+    hup = procfs.signal_bit(signal.SIGHUP)
+    plain = {"server": "uvicorn", "mode": "single", "uvicorn": "0.54.0", "master_masks": {"SigCgt": 0}}
+    reopens, text = check_logrotate.signal_effect("HUP", plain)
+    assert reopens is False and "HUP kills uvicorn 0.54.0's main process (single" in text
+    supervisor = dict(plain, mode="workers", master_masks={"SigCgt": hup})  # 0.30+ handle_hup
+    reopens, text = check_logrotate.signal_effect("HUP", supervisor)
+    assert reopens is True and "restart every worker" in text and "all workers are restarted" in text
+    assert check_logrotate.signal_effect("USR2", {"server": "gunicorn"})[0] is False
+    assert check_logrotate.signal_effect("HUP", {"server": "gunicorn"})[0] is True
+    assert check_logrotate.signal_effect("reload", {"server": "gunicorn"})[0] is None
