@@ -39,7 +39,16 @@ def _quiet_broken_pipe():
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        status = _dispatch(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return 1
+    return status
+
+
+def _dispatch(argv):
     command = "doctor"
     if argv and argv[0] in COMMANDS:
         command = argv.pop(0)
@@ -58,13 +67,7 @@ def main(argv=None):
         )
         return 2
     module = __import__(COMMANDS[command], fromlist=["main"])
-    try:
-        status = module.main(argv)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _quiet_broken_pipe()
-        return 1
-    return status
+    return module.main(argv)
 
 
 def console_script():

@@ -20,6 +20,7 @@ Python 3.6+, stdlib only; never imported at interpreter start-up.
 """
 
 import argparse
+import difflib
 import json
 import math
 import os
@@ -482,7 +483,12 @@ def parse_args(argv):
     )
     args, extra = parser.parse_known_args(argv)
     if extra:
-        parser.error("unrecognized argument{}: {}".format("s" * (len(extra) > 1), " ".join(extra)))
+        flags = [e for e in extra if e.startswith("-")]
+        wrong = (flags or extra)[0].split("=")[0]
+        near = difflib.get_close_matches(wrong, parser._option_string_actions, n=1)
+        parser.error(
+            "unrecognized argument: {}{}".format(wrong, " (did you mean {}?)".format(near[0]) if near else "")
+        )
     if args.pid is None and args.pidfile is None:
         parser.error("one of --pid PID or --pidfile PATH is required")
     if args.json and args.format not in (None, "json"):
@@ -494,15 +500,15 @@ def parse_args(argv):
 def format_asked(argv):
     """The format the command line asks for, read even when it does not parse (a usage error is
     reported in the format asked for, or a monitoring agent gets no document)."""
-    found = "text"
+    found = set()
     for i, arg in enumerate(argv):
         if arg == "--json":
-            found = "json"
+            found.add("json")
         elif arg == "--format" and i + 1 < len(argv) and argv[i + 1] in FORMATS:
-            found = argv[i + 1]
+            found.add(argv[i + 1])
         elif arg.startswith("--format=") and arg[len("--format=") :] in FORMATS:
-            found = arg[len("--format=") :]
-    return found
+            found.add(arg[len("--format=") :])
+    return found.pop() if len(found) == 1 else "text"  # two formats asked: the mistake, as text
 
 
 def textfile_asked(argv):
