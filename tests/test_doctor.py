@@ -121,21 +121,14 @@ def test_a_failing_gunicorn_import_is_reported(fake, error):
 
 
 # -- a gunicorn started before the install: the doctor names it; HUP does not cover it, USR2+QUIT does
-def _new_master(old_master, timeout=60):
-    """The master a USR2 re-exec forked: the child of `old_master` with GUNICORN_FD in its environment."""
-    from tools.gunicorn_run import wait_for
-    from uvicorn_usr1_patch import procfs
-
-    def found():
-        for pid in procfs.children(old_master):
-            try:
-                if "GUNICORN_FD" in procfs.environ(pid):
-                    return pid
-            except OSError:
-                pass
+def _pid_in(pidfile, other_than):
+    """The pid in `pidfile` when it is not `other_than`; None while it is, or is being rewritten."""
+    try:
+        with open(pidfile) as f:
+            pid = int(f.read())
+    except (OSError, ValueError):
         return None
-
-    return wait_for(found, timeout, what="the USR2 master")
+    return pid if pid != other_than else None
 
 
 def _booted_workers(master, count, previous=(), timeout=60):
@@ -211,16 +204,27 @@ def test_late_install_needs_restart_and_usr2_quit_gives_patched_workers(tmp_path
         os.kill(g.master_pid, signal.SIGHUP)
         _booted_workers(g.master_pid, 2, previous=before)
         wait_for(lambda: not set(before) & set(g.worker_pids()), 30, what="the old workers to go")
-        code, states, _ = _usr1_states(g.master_pid)
+        code, states, report = _usr1_states(g.master_pid)
         assert (code, states) == (1, ["inherited", "inherited"])
+        (finding,) = [f for f in report["findings"] if f["kind"] == "usr1-not-reopening"]
+        assert "after this gunicorn started: restart gunicorn (a reload, HUP, keeps" in finding["fix"]
 
-        # the recipe: USR2 starts a new master (a re-exec: the .pth runs), QUIT ends the old one
+        # the recipe of docs/check.md, run as printed there: USR2, wait for check's OK, QUIT the old
+        from test_check_docs import block
+
         old_workers = g.worker_pids()
-        os.kill(g.master_pid, signal.SIGUSR2)
-        new_master = _new_master(g.master_pid)
+        recipe = block("sh usr2-quit").replace("/run/gunicorn.pid", g.pidfile)
+        env = dict(os.environ, PATH=late.bin + ":" + os.environ["PATH"])
+        env.pop("PYTHONPATH", None)
+        proc = subprocess.run(
+            ["sh", "-c", recipe], env=env, stderr=subprocess.PIPE, universal_newlines=True, timeout=180
+        )
+        assert proc.returncode == 0, proc.stderr
+        g.proc.wait(30)  # the old master finished and exited
+        new_master = wait_for(
+            lambda: _pid_in(g.pidfile, g.master_pid), 30, what="the new master to be promoted to the pidfile"
+        )
         workers = _booted_workers(new_master, 2)
-        os.kill(g.master_pid, signal.SIGQUIT)
-        g.proc.wait(30)
         wait_for(
             lambda: not any(procfs.exists(w) and not procfs.is_zombie(w) for w in old_workers),
             30,

@@ -152,8 +152,10 @@ def patch_active(env):
 def _fix(env, server="gunicorn"):
     where = env["site_packages"] or "its site-packages"
     if env["patch_pth"] and env["patch_installed_after_start"]:
-        return "uvicorn-usr1-patch was installed in {} after this {} started: restart {}".format(
-            where, server, server
+        return (
+            "uvicorn-usr1-patch was installed in {} after this {} started: restart {} (a reload, HUP, "
+            "keeps the classes imported before the install; for gunicorn without downtime: USR2, then "
+            "QUIT to the old master, docs/check.md)".format(where, server, server)
         )
     if env["patch_pth"] and not enabled({ENV_VAR: env["patch_env"] or ""}, warn=False):
         return "{}={} in {}'s environment turns uvicorn-usr1-patch off: remove it and restart {}".format(
