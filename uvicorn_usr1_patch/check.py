@@ -1,20 +1,25 @@
-"""python -m uvicorn_usr1_patch check --pid MASTER_PID | --pidfile PATH [--logrotate CONF] [--json]
+"""python -m uvicorn_usr1_patch check --pid MASTER_PID | --pidfile PATH [--logrotate CONF]
+                                   [--json | --format text|json|nagios] [--prometheus-textfile PATH]
                                    [--reopen] [--timeout S]
 
 Read-only diagnosis of a running gunicorn, or plain uvicorn (--pid of its main process, issue 11):
 for the master (main process) and each worker, which log files it holds
-open, whether any of them is stale (renamed or deleted by logrotate: the process writes where nobody
-reads), what SIGUSR1 does to it, and what the logrotate configuration that rotates those files will
-do (CONF, or the stanzas of /etc/logrotate.conf and what it includes that match the open logs).
+open, whether any of them is stale (the name it was opened as now names another file or nothing:
+rotated, renamed, deleted; the process writes where nobody reads), what SIGUSR1 does to it, and
+what the logrotate configuration that rotates those files will do (CONF, or the stanzas of
+/etc/logrotate.conf and what it includes that match the open logs).
 Everything comes from /proc and the config files; nothing is written to, signalled or traced, except
 that --reopen sends one SIGUSR1 to the verified master (check_target.py) and then verifies; it
-refuses a uvicorn main process that does not catch SIGUSR1 (USR1 would kill it).
+refuses a uvicorn main process that does not catch SIGUSR1 (USR1 would kill it), and
+--prometheus-textfile writes its file.
 
-Exit status: 0 nothing stale, every process reopens on USR1 and the logrotate configuration is
-sound; 1 something stale, a process that will not reopen (or dies) on USR1, a logrotate setting
-that loses lines or breaks the reopen, or --reopen did not clear everything; 2 bad input, or a
-target that is not a verified gunicorn master or uvicorn main process, or --reopen aimed at one
-that USR1 would kill (one line, on stderr).
+Every output renders one result (check_result.py): text, --json (one document on every exit
+status), --format nagios (one line) and the Prometheus textfile, so they cannot disagree.
+Exit status without --format nagios: 0 ok; 1 warning or critical (something stale, a process that
+will not reopen or dies on USR1, a logrotate setting that loses lines or breaks the reopen, a
+--reopen that did not clear everything); 2 unknown (bad input, a target that is not a verified
+gunicorn master or uvicorn main process, --reopen aimed at one that USR1 would kill). With
+--format nagios: 0 ok, 1 warning (logrotate findings only), 2 critical, 3 unknown. docs/check.md.
 
 Python 3.6+, stdlib only; never imported at interpreter start-up.
 """
