@@ -739,6 +739,29 @@ def test_json_and_nagios_on_every_usage_error(tmp_path):
         assert code == 2 and out == "" and len(err.splitlines()) == 1 and needle in err, (args, err)
 
 
+def test_no_proc_is_unknown(tmp_path):
+    """In a mount namespace without /proc: UNKNOWN in every format, the textfile says check_success 0."""
+    prom = tmp_path / "check.prom"
+    script = 'umount -l /proc && "$0" -m uvicorn_usr1_patch check --pid 1 "$@"; echo "status=$?"'
+    for args, status in ((["--format", "nagios"], 3), (["--json", "--prometheus-textfile", str(prom)], 2)):
+        proc = subprocess.run(
+            ["unshare", "--mount", "--fork", "sh", "-c", script, sys.executable] + args,
+            env=dict(os.environ, PYTHONPATH=REPO),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            universal_newlines=True,
+            timeout=60,
+        )
+        out, _, last = proc.stdout.rstrip("\n").rpartition("\n")
+        assert last == "status={}".format(status) and proc.stderr == "", proc.stdout + proc.stderr
+        if "--json" in args:
+            doc = json.loads(out)
+            assert doc["status"] == "unknown" and "/proc" in doc["summary"]
+        else:
+            assert out.startswith("USR1 UNKNOWN - ") and "/proc" in out
+    assert "uvicorn_usr1_patch_check_success" in prom.read_text() and " 0\n" in prom.read_text()
+
+
 def test_prometheus_textfile_is_replaced_atomically(tmp_path):
     """The textfile is written beside its final name and renamed over it: a reader sees the old
     file or the new one, never half; no temp file is left."""

@@ -593,6 +593,8 @@ def main(argv):
         report, findings = run(args)
     except CheckError as err:
         error, findings = str(err), []  # escaped where it is printed, like every other string
+    except OSError as err:  # /proc or a file vanished under us: still one line, one document
+        error, findings = "cannot read {}: {}".format(err.filename or "/proc", err.strerror or err), []
     except SystemExit as exit:  # --help
         return exit.code or 0
     if report is not None and args.reopen:
