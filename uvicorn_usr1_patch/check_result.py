@@ -16,7 +16,6 @@ import os
 import tempfile
 
 SCHEMA = 1
-STATUSES = ("ok", "warning", "critical", "unknown")
 EXIT_CODES = {
     # without --format: the exit statuses check has always had
     "text": {"ok": 0, "warning": 1, "critical": 1, "unknown": 2},
@@ -98,25 +97,19 @@ def process_findings(report):
         kind, phrase = USR1_KINDS.get(p["usr1"], ("usr1-not-reopening", "USR1 does not reopen their logs"))
         # plain uvicorn's verdicts carry their own phrase ("USR1 kills the server")
         phrase = p.get("problem") or phrase
-        by_kind.setdefault((kind, phrase, _fix_of(p)), []).append(p["pid"])
+        # "" for no fix: keys are sorted below, and None does not sort beside a string
+        by_kind.setdefault((kind, phrase, p.get("fix") or ""), []).append(p["pid"])
     for (kind, phrase, fix), pids in sorted(by_kind.items()):
         found.append(
-            _finding(kind, "critical", "{}: {}".format(phrase, ", ".join(map(str, pids))), fix, pids=pids)
+            _finding(
+                kind, "critical", "{}: {}".format(phrase, ", ".join(map(str, pids))), fix or None, pids=pids
+            )
         )
     if not report["workers"] and report.get("server", "gunicorn") == "gunicorn":
         found.append(_finding("no-workers", "warning", "no workers found", pids=[report["master"]]))
     for warning in report.get("warnings", []):
         found.append(_finding("pidfile", "info", warning))
     return found
-
-
-def _fix_of(process):
-    """The fix sentence of a verdict's meaning ("...; install uvicorn-usr1-patch in ... and restart")."""
-    meaning = process.get("meaning") or ""
-    for marker in ("install uvicorn-usr1-patch", "uvicorn-usr1-patch was installed", "UVICORN_USR1_PATCH="):
-        if marker in meaning:
-            return meaning[meaning.index(marker) :].split(" (blocked")[0]
-    return None
 
 
 def logrotate_findings(review):
