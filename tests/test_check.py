@@ -185,6 +185,34 @@ def test_stale_fds_of_a_plain_process(tmp_path):
         child.wait()
 
 
+def test_moved_into_another_directory_is_stale_when_configured(tmp_path):
+    """`mv app.log old/app.log` (or logrotate's olddir: old/app.log.1): the name no longer says where
+    it came from; a configured log of that name that the process no longer holds does. The control:
+    without the configured name it cannot be told from any other file, and is not called stale."""
+    log = tmp_path / "app.log"
+    (tmp_path / "old").mkdir()
+    with open(str(log), "a") as out:
+        child = subprocess.Popen(["sleep", "30"], stdout=out, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: procfs.writes_to(child.pid, str(log)), 10, what="the child to hold app.log")
+        for moved in (tmp_path / "old" / "app.log", tmp_path / "old" / "app.log.1"):
+            os.rename(str(log), str(moved))
+            (found,) = check_files.log_files(child.pid, {str(log)}, {str(log)})
+            assert (found["path"], found["stale"], found["opened_as"]) == (str(moved), "renamed", str(log))
+            log.write_text("")  # re-created, not held by the child: rotated
+            (found,) = check_files.log_files(child.pid, {str(log)}, {str(log)})
+            assert (found["stale"], found["opened_as"]) == ("rotated", str(log))
+            (found,) = check_files.log_files(child.pid, set(), set())  # the control
+            assert found["stale"] in (None, "renamed") and found["opened_as"] != str(log)
+            os.unlink(str(log))
+            os.rename(str(moved), str(log))
+        (found,) = check_files.log_files(child.pid, {str(log)}, {str(log)})
+        assert found["stale"] is None  # back at its name
+    finally:
+        child.kill()
+        child.wait()
+
+
 # -- never signal the wrong process ---------------------------------------------------------------
 def alive(proc):
     return proc.poll() is None and not procfs.is_zombie(proc.pid)
@@ -699,6 +727,15 @@ def test_every_format_on_a_patched_gunicorn(tmp_path):
         doc = every_format(prom, "--pid", g.master_pid)
         assert (doc["status"], kinds(doc)) == ("critical", ["stale-file"]), doc["findings"]
         assert "was renamed to {}.2 and not re-created".format(g.access_log) in doc["findings"][0]["text"]
+        code, result = run_json("--pid", g.master_pid, "--reopen")
+        assert (code, result["status"]) == (0, "ok"), result["findings"]
+
+        os.mkdir(os.path.join(g.workdir, "old"))  # moved into another directory, same name
+        moved = os.path.join(g.workdir, "old", "access.log")
+        os.rename(g.access_log, moved)
+        doc = every_format(prom, "--pid", g.master_pid)
+        assert (doc["status"], kinds(doc)) == ("critical", ["stale-file"]), doc["findings"]
+        assert doc["findings"][0]["path"] == g.access_log and moved in doc["findings"][0]["text"]
 
         bad = tmp_path / "bad.pid"
         bad.write_text("not a pid\n")

@@ -50,9 +50,9 @@ NEVER_REOPENS = ("inherited", "ignored", "swallowed")
 
 
 # -- one look at the whole deployment -------------------------------------------------------------
-def _files(pid, known):
+def _files(pid, known, configured):
     try:
-        return check_files.log_files(pid, known)
+        return check_files.log_files(pid, known, configured)
     except PermissionError:
         raise CheckError(
             "permission denied reading /proc/{}/fd: run check as gunicorn's user or root".format(pid)
@@ -77,12 +77,13 @@ def _verdict(master, masks, role, env):
 def inspect(master, env):
     """A report dict for the verified `master` (check_target.Master) and its current workers."""
     workers = _current_workers(master)
-    known = check_files.configured_logs(master.pid)
+    configured = check_files.configured_logs(master.pid)
+    known = set(configured)
     processes = []
     for pid in [master.pid] + workers:
         role = "master" if pid == master.pid else "worker"
         try:
-            files = _files(pid, known)
+            files = _files(pid, known, configured)
             masks = procfs.signal_masks(pid)
             uid = procfs.user_ids(pid)[1]
         except OSError:
