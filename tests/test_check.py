@@ -810,7 +810,12 @@ def test_prometheus_textfile_is_replaced_atomically(tmp_path):
     assert os.listdir(str(tmp_path)) == ["check.prom"]
     assert "uvicorn_usr1_patch_check_success" in path.read_text()
     code, _, err = run_check("--pid", "x", "--prometheus-textfile", tmp_path / "missing" / "x.prom")
-    assert code == 2 and "cannot write --prometheus-textfile" in err
+    assert code == 2 and "cannot write --prometheus-textfile" in err and len(err.splitlines()) == 1
+    code, out, err = run_check(
+        "--pid", "x", "--json", "--prometheus-textfile", tmp_path / "missing" / "x.prom"
+    )
+    doc = json.loads(out)  # still the one document
+    assert (code, doc["status"], err) == (2, "unknown", "") and "cannot write" in doc["summary"]
 
 
 def test_summary_counts_come_from_the_findings():

@@ -598,30 +598,25 @@ def main(argv):
         error, findings = "cannot read {}: {}".format(err.filename or "/proc", err.strerror or err), []
     except SystemExit as exit:  # --help
         return exit.code or 0
-    if report is not None and args.reopen:
-        master_report = report["after"]
-    else:
-        master_report = report
     table = "nagios" if output == "nagios" else "text"
-    doc = check_result.document(master_report, findings, table, error, _target_labels(args, master_report))
+    # --reopen: the processes as they are after the USR1 are what the result says
+    looked_at = report["after"] if report is not None and args.reopen else report
+    doc = check_result.document(looked_at, findings, table, error, _target_labels(args, looked_at))
     if textfile:
         try:
             check_result.write_textfile(textfile, check_result.prometheus_text(doc))
         except OSError as err:
-            _print(
-                "uvicorn_usr1_patch check: cannot write --prometheus-textfile {}: {}".format(
-                    procfs.escape(textfile), err.strerror or err
-                ),
-                sys.stderr,
-            )
-            return check_result.EXIT_CODES[table]["unknown"]
+            # a monitoring file that is not written is no result: said in the format asked for
+            error = "cannot write --prometheus-textfile {}: {}".format(textfile, err.strerror or err)
+            report = None
+            doc = check_result.document(None, [], table, error, doc["target"])
     if output == "json":
         whole = dict(_escaped(report) if report else {}, **_escaped(doc))
         whole["ok"] = doc["status"] == "ok"
         _print(json.dumps(whole, indent=2, sort_keys=True), sys.stdout)
     elif output == "nagios":
         _print(check_result.nagios_line(_escaped(doc)), sys.stdout)
-    elif error is not None:
+    elif report is None:
         _print("uvicorn_usr1_patch check: {}".format(procfs.escape(error)), sys.stderr)
     else:
         text = render_reopen(report) if args.reopen else render(report)
