@@ -384,3 +384,22 @@ def test_numbers_in_messages_come_from_the_file_they_cite(tmp_path):
         check_logrotate.parse(str(conf)), ["/srv/access.log"], {"pidfile": None}
     )
     assert "bench/results/alternatives.txt" in finding["text"] and unsupported_numbers(finding["text"]) == []
+
+
+def test_non_usr1_signals_by_name_and_from_loops(tmp_path):
+    """`killall -HUP gunicorn` is a reload AND a signal to every worker by name; `kill -HUP $w` from a
+    loop names no process: no finding rather than a guess (and no false "no-signal")."""
+    conf_text = "/srv/a.log {{\n    create\n    postrotate\n        {}\n    endscript\n}}\n"
+    server = {"master": 4242, "pidfiles": set(), "pidfile": "/run/g.pid", "master_uid": 0, "worker_uid": None}
+    server.update(worker_gids=[], root="", server="gunicorn")
+    for script, expected in (
+        ("killall -HUP gunicorn", ["signal-by-name", "signal-hup"]),
+        ("for w in $(pgrep -P 4242); do kill -HUP $w; done", []),
+        ("kill -USR2 4242", ["signal-no-reopen"]),
+        ("kill -HUP 1", ["no-signal"]),  # another process: nothing tells this server
+    ):
+        conf = tmp_path / "c.conf"
+        conf.write_text(conf_text.format(script))
+        stanzas = check_logrotate.parse(str(conf))
+        found = check_logrotate.review(stanzas, ["/srv/a.log"], server)
+        assert sorted(f["problem"] for f in found) == expected, (script, found)

@@ -28,7 +28,6 @@ SCRIPTS = ("postrotate", "prerotate", "firstaction", "lastaction", "preremove")
 # on/off options, each with its "no" form (nocompress ...): the later one wins
 FLAGS = ("compress", "delaycompress", "copytruncate", "sharedscripts", "copy")
 SIGNAL_SCRIPTS = ("postrotate", "lastaction")  # where a reopen signal belongs
-USR1 = r"(?:-s\s*|--signal[=\s]+|-)(?:SIG)?(?:USR1|10)\b"
 
 
 class Stanza(object):
@@ -552,6 +551,18 @@ def _reaches_this_server(tool, target, server):
     return None  # killall/pkill/systemctl kill: every process by that name, this one likely among them
 
 
+def _by_name(name, tool, target, stanza, where, mine, kill_usr1):
+    return _finding(
+        "signal-by-name",
+        stanza,
+        where,
+        mine,
+        "{} `{} ... {}` signals every process by that name: the master, each worker a second "
+        "time directly, and any other gunicorn on the machine".format(name, tool, target),
+        "postrotate `{}` endscript (the master relays USR1 to its workers)".format(kill_usr1),
+    )
+
+
 def _review_signal(stanza, mine, server, kill_usr1):
     found, to_master, unresolved = [], 0, 0
     for name in SIGNAL_SCRIPTS:
@@ -563,6 +574,11 @@ def _review_signal(stanza, mine, server, kill_usr1):
                 reached = _reaches_this_server(tool, target, server)
                 if reached is False:
                     continue  # another process's business (a sidecar, another server)
+                if tool == "kill" and reached is None:
+                    unresolved += 1  # `kill -HUP $pid` from a loop: which process, the script decides
+                    continue
+                if tool in ("killall", "pkill", "systemctl"):
+                    found.append(_by_name(name, tool, target, stanza, where, mine, kill_usr1))
                 reopens, effect = signal_effect(sig, server)
                 if reopens is None:
                     unresolved += 1
@@ -592,17 +608,7 @@ def _review_signal(stanza, mine, server, kill_usr1):
                     )
                 continue
             if tool not in ("kill", "systemctl-main"):
-                found.append(
-                    _finding(
-                        "signal-by-name",
-                        stanza,
-                        where,
-                        mine,
-                        "{} `{} ... {}` signals every process by that name: the master, each worker a second "
-                        "time directly, and any other gunicorn on the machine".format(name, tool, target),
-                        "postrotate `{}` endscript (the master relays USR1 to its workers)".format(kill_usr1),
-                    )
-                )
+                found.append(_by_name(name, tool, target, stanza, where, mine, kill_usr1))
                 to_master += 1
                 continue
             if tool == "systemctl-main":
@@ -642,15 +648,15 @@ def _review_signal(stanza, mine, server, kill_usr1):
             )
         )
     count = len(files_of(stanza, server["root"]))
-    usr1_each = "postrotate" in stanza.scripts and all_signals(stanza.scripts["postrotate"][0])
-    if usr1_each and count > 1 and not stanza.get("sharedscripts"):
+    signal_each = "postrotate" in stanza.scripts and all_signals(stanza.scripts["postrotate"][0])
+    if signal_each and count > 1 and not stanza.get("sharedscripts"):
         found.append(
             _finding(
                 "no-sharedscripts",
                 stanza,
                 stanza.scripts["postrotate"][1],
                 mine,
-                "postrotate runs once per rotated file without sharedscripts: {} USR1 per run ({} files "
+                "postrotate runs once per rotated file without sharedscripts: {} signals per run ({} files "
                 "match)".format(count, count),
                 "add `sharedscripts`",
             )
