@@ -252,3 +252,22 @@ def test_nagios_command_definition_runs(server):
     (command_line,) = re.findall(r"^\s*command_line\s+(.+)$", block("nagios"), re.M)
     command = localize(command_line.replace("$ARG1$", shlex.quote(PIDFILE)), server, "/nonexistent")
     assert run_shell(command + " >/dev/null") == NAGIOS_EXIT["ok"]
+
+
+@pytest.mark.e2e
+def test_command_line_samples_run(server):
+    """Each line of ```sh cli, with the venv's uvicorn-usr1-patch first on PATH: exit 0, output, and
+    nothing on stderr (a reader that stops early, `| head`, gives no BrokenPipe traceback)."""
+    env = dict(os.environ, PATH=server.venv.bin + ":" + os.environ["PATH"])
+    env.pop("PYTHONPATH", None)
+    for line in block("sh cli").strip().splitlines():
+        proc = subprocess.run(
+            ["bash", "-c", line],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            universal_newlines=True,
+            timeout=60,
+        )
+        assert (proc.returncode, proc.stderr) == (0, ""), (line, proc.stderr)
+        assert proc.stdout.strip(), line
