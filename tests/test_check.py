@@ -860,7 +860,7 @@ def test_renamed_not_recreated_then_reopen(tmp_path, server, patched):
         stale = [f for f in doc["findings"] if f["kind"] == "stale-file"]
         assert code == 1 and [f["path"] for f in stale] == [running.access_log], doc["findings"]
 
-        code, result = run_json("--pid", main, "--reopen", "--timeout", 10 if patched else 3)
+        code, result = run_json("--pid", main, "--reopen", "--timeout", 20)
         assert result["usr1_sent_to"] == main  # it said "nothing stale, so no USR1 was sent"
         running.requests(3, "after")
         new, old = running.access_log, running.access_log + ".2"
@@ -871,7 +871,7 @@ def test_renamed_not_recreated_then_reopen(tmp_path, server, patched):
         else:
             assert (code, result["status"], result["cleared"]) == (1, "critical", False)
             assert (count_lines(new, "after"), count_lines(old, "after")) == (0, 3)
-            # it knew the rest cannot reopen: it stopped waiting well before its 3 s
-            assert result["seconds"] < 2.5, result["seconds"]
+            # it knew the rest cannot reopen: it stopped waiting long before its 20 s
+            assert result["seconds"] < 5, result["seconds"]
     finally:
         running.stop()
