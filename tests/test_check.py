@@ -16,11 +16,11 @@ import tempfile
 
 import pytest
 import stacks
-from check_cli import REPO, assert_one_line_error, run_check, run_json, timed_check
+from check_cli import REPO, assert_one_line_error, every_format, run_check, run_json, timed_check
 
 from tools import venvs
 from tools.gunicorn_run import Gunicorn, count_lines, wait_for
-from uvicorn_usr1_patch import check, check_files, check_verdicts, procfs
+from uvicorn_usr1_patch import check, check_files, check_result, check_verdicts, procfs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SYSTEM_PYTHON = "/usr/bin/python3"  # readable by `nobody`, unlike pyenv's under /root (0700)
@@ -185,6 +185,34 @@ def test_stale_fds_of_a_plain_process(tmp_path):
         child.wait()
 
 
+def test_moved_into_another_directory_is_stale_when_configured(tmp_path):
+    """`mv app.log old/app.log` (or logrotate's olddir: old/app.log.1): the name no longer says where
+    it came from; a configured log of that name that the process no longer holds does. The control:
+    without the configured name it cannot be told from any other file, and is not called stale."""
+    log = tmp_path / "app.log"
+    (tmp_path / "old").mkdir()
+    with open(str(log), "a") as out:
+        child = subprocess.Popen(["sleep", "30"], stdout=out, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: procfs.writes_to(child.pid, str(log)), 10, what="the child to hold app.log")
+        for moved in (tmp_path / "old" / "app.log", tmp_path / "old" / "app.log.1"):
+            os.rename(str(log), str(moved))
+            (found,) = check_files.log_files(child.pid, {str(log)}, {str(log)})
+            assert (found["path"], found["stale"], found["opened_as"]) == (str(moved), "renamed", str(log))
+            log.write_text("")  # re-created, not held by the child: rotated
+            (found,) = check_files.log_files(child.pid, {str(log)}, {str(log)})
+            assert (found["stale"], found["opened_as"]) == ("rotated", str(log))
+            (found,) = check_files.log_files(child.pid, set(), set())  # the control
+            assert found["stale"] in (None, "renamed") and found["opened_as"] != str(log)
+            os.unlink(str(log))
+            os.rename(str(moved), str(log))
+        (found,) = check_files.log_files(child.pid, {str(log)}, {str(log)})
+        assert found["stale"] is None  # back at its name
+    finally:
+        child.kill()
+        child.wait()
+
+
 # -- never signal the wrong process ---------------------------------------------------------------
 def alive(proc):
     return proc.poll() is None and not procfs.is_zombie(proc.pid)
@@ -203,9 +231,11 @@ def test_lookalike_survives_reopen(tmp_path):
         victim.unlink()
         pidfile = tmp_path / "v.pid"
         pidfile.write_text("{}\n".format(proc.pid))
-        for args in (["--pidfile", pidfile, "--reopen"], ["--pid", proc.pid, "--reopen", "--json"]):
-            assert_one_line_error(*run_check(*args), needle="does not catch SIGUSR1")
-            assert alive(proc)
+        assert_one_line_error(*run_check("--pidfile", pidfile, "--reopen"), needle="does not catch SIGUSR1")
+        assert alive(proc)
+        code, report = run_json("--pid", proc.pid, "--reopen")  # --json: the refusal as a document
+        assert (code, report["status"], report["exit"]) == (2, "unknown", 2)
+        assert "does not catch SIGUSR1" in report["summary"] and alive(proc)
     finally:
         proc.kill()
         proc.wait()
@@ -390,7 +420,7 @@ def test_verdict_for_every_worker_type(tmp_path, worker_type, patched):
             assert kind.endswith("patched" if patched and state == "caught" else "unpatched"), kind
         code, text, _ = run_check("--pid", g.master_pid)
         assert code == status
-        assert text.splitlines()[-2].startswith("verdict: " + ("OK" if status == 0 else "PROBLEM"))
+        assert text.splitlines()[-3].startswith("verdict: " + ("OK" if status == 0 else "PROBLEM"))
         if note:
             assert "note: reopens inside the signal handler" in text
     finally:
@@ -437,7 +467,7 @@ def test_check_and_reopen(tmp_path, release, patched):
         code, text, _ = run_check("--pid", g.master_pid)
         assert code == 1
         assert "access.log.1 STALE(rotated from access.log)" in text
-        assert text.strip().splitlines()[-2].startswith("verdict: PROBLEM: 3 of 3 processes")
+        assert text.strip().splitlines()[-3].startswith("verdict: PROBLEM: 3 of 3 processes")
         # looking disturbed nothing
         assert g.worker_pids() == workers
         assert "Handling signal: usr1" not in open(g.error_log).read()
@@ -632,7 +662,7 @@ def test_plain_uvicorn_check_and_reopen(tmp_path, release, mode, patched):
         states = [p["usr1"] for p in report["processes"]]
         assert states == [main_state] + [worker_state] * len(workers), report["processes"]
         code, text, _ = run_check("--pid", main)
-        verdict = text.splitlines()[-2]
+        verdict = text.splitlines()[-3]
         assert code == status and verdict.startswith("verdict: " + ("OK" if status == 0 else "PROBLEM"))
         if mode == "single" and not patched:
             assert verdict == "verdict: PROBLEM: USR1 kills the server: {}".format(main)
@@ -656,3 +686,192 @@ def test_plain_uvicorn_check_and_reopen(tmp_path, release, mode, patched):
         wait_for(lambda: count_lines(old, "tag=after") + count_lines(new, "tag=after") == 5, 10, what="lines")
         where = (5, 0) if reopen == "reopened" else (0, 5)  # (new file, rotated file)
         assert (count_lines(new, "tag=after"), count_lines(old, "tag=after")) == where
+
+
+# -- one result in every format (issue 16): text, --json, --format nagios, --prometheus-textfile ---
+COPYTRUNCATE = "{access} {{\n    copytruncate\n}}\n"
+
+
+def kinds(doc):
+    return sorted(f["kind"] for f in doc["findings"] if f["severity"] != "info")
+
+
+@pytest.mark.e2e
+def test_every_format_on_a_patched_gunicorn(tmp_path):
+    """healthy, logrotate finding only, stale (rotated), renamed-not-recreated, bad pidfile: each
+    gives one status, and each format says it with its own exit status."""
+    g = start(tmp_path / "server", "uvicorn-0.54.0", patched=True)
+    prom = str(tmp_path / "check.prom")
+    try:
+        doc = every_format(prom, "--pidfile", g.pidfile)
+        assert (doc["status"], kinds(doc)) == ("ok", []), doc["findings"]
+        assert doc["target"]["pidfile"] == g.pidfile
+
+        conf = tmp_path / "copytruncate.conf"
+        conf.write_text(COPYTRUNCATE.format(access=g.access_log))
+        doc = every_format(prom, "--pidfile", g.pidfile, "--logrotate", conf)
+        assert (doc["status"], kinds(doc)) == ("warning", ["logrotate-copytruncate"]), doc["findings"]
+        (finding,) = doc["findings"]
+        assert (finding["path"], finding["line"]) == (str(conf), 2)
+        assert doc["counts"]["logrotate_findings"] == 1
+
+        rotate(g)
+        doc = every_format(prom, "--pid", g.master_pid)
+        assert (doc["status"], kinds(doc), doc["counts"]["stale_files"]) == ("critical", ["stale-file"], 1)
+        assert doc["findings"][0]["path"] == g.access_log
+        assert "was rotated to {}.1".format(g.access_log) in doc["findings"][0]["text"]
+        code, result = run_json("--pid", g.master_pid, "--reopen")
+        assert (code, result["status"], result["cleared"]) == (0, "ok", True), result["findings"]
+
+        os.rename(g.access_log, g.access_log + ".2")  # `mv`, nothing re-created: it said "nothing stale"
+        doc = every_format(prom, "--pid", g.master_pid)
+        assert (doc["status"], kinds(doc)) == ("critical", ["stale-file"]), doc["findings"]
+        assert "was renamed to {}.2 and not re-created".format(g.access_log) in doc["findings"][0]["text"]
+        code, result = run_json("--pid", g.master_pid, "--reopen")
+        assert (code, result["status"]) == (0, "ok"), result["findings"]
+
+        os.mkdir(os.path.join(g.workdir, "old"))  # moved into another directory, same name
+        moved = os.path.join(g.workdir, "old", "access.log")
+        os.rename(g.access_log, moved)
+        doc = every_format(prom, "--pid", g.master_pid)
+        assert (doc["status"], kinds(doc)) == ("critical", ["stale-file"]), doc["findings"]
+        assert doc["findings"][0]["path"] == g.access_log and moved in doc["findings"][0]["text"]
+
+        bad = tmp_path / "bad.pid"
+        bad.write_text("not a pid\n")
+        doc = every_format(prom, "--pidfile", bad)
+        assert doc["status"] == "unknown" and "does not hold a pid" in doc["summary"]
+    finally:
+        g.stop()
+
+
+@pytest.mark.e2e
+def test_every_format_when_usr1_kills_the_workers(tmp_path):
+    """uvicorn 0.18.3 unpatched: USR1 kills every worker: critical, nothing stale yet."""
+    g = start(tmp_path / "server", "uvicorn-0.18.3", patched=False)
+    try:
+        doc = every_format(str(tmp_path / "check.prom"), "--pidfile", g.pidfile)
+        assert (doc["status"], kinds(doc)) == ("critical", ["usr1-kills"]), doc["findings"]
+        assert doc["counts"]["workers_not_reopening"] == 2 and doc["counts"]["stale_files"] == 0
+        assert "UVICORN_USR1_PATCH=0 in gunicorn's environment turns" in doc["findings"][0]["fix"]
+    finally:
+        g.stop()
+
+
+def test_json_and_nagios_on_every_usage_error(tmp_path):
+    """Usage errors and an unverifiable target: still one JSON document / one Nagios line."""
+    for args, needle in (
+        ([], "one of --pid PID or --pidfile PATH is required"),
+        (["--pid", "1", "--bogus"], "unrecognized argument: --bogus"),
+        (["--pid", "x"], "not a pid"),
+        (["--pid", os.getpid()], "is not a gunicorn master"),
+    ):
+        code, out, err = run_check("--json", *args)
+        doc = json.loads(out)
+        assert (code, doc["status"], doc["exit"], err) == (2, "unknown", 2, ""), (args, out, err)
+        assert needle in doc["summary"], doc
+        code, out, err = run_check("--format", "nagios", *args)
+        assert (code, err) == (3, "") and out.startswith("USR1 UNKNOWN - ") and needle in out, (args, out)
+        code, out, err = run_check(*args)
+        assert code == 2 and out == "" and len(err.splitlines()) == 1 and needle in err, (args, err)
+
+
+def test_no_proc_is_unknown(tmp_path):
+    """In a mount namespace without /proc: UNKNOWN in every format, the textfile says check_success 0."""
+    prom = tmp_path / "check.prom"
+    script = 'umount -l /proc && "$0" -m uvicorn_usr1_patch check --pid 1 "$@"; echo "status=$?"'
+    for args, status in ((["--format", "nagios"], 3), (["--json", "--prometheus-textfile", str(prom)], 2)):
+        proc = subprocess.run(
+            ["unshare", "--mount", "--fork", "sh", "-c", script, sys.executable] + args,
+            env=dict(os.environ, PYTHONPATH=REPO),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            universal_newlines=True,
+            timeout=60,
+        )
+        out, _, last = proc.stdout.rstrip("\n").rpartition("\n")
+        assert last == "status={}".format(status) and proc.stderr == "", proc.stdout + proc.stderr
+        if "--json" in args:
+            doc = json.loads(out)
+            assert doc["status"] == "unknown" and "/proc" in doc["summary"]
+        else:
+            assert out.startswith("USR1 UNKNOWN - ") and "/proc" in out
+    assert "uvicorn_usr1_patch_check_success" in prom.read_text() and " 0\n" in prom.read_text()
+
+
+def test_prometheus_textfile_is_replaced_atomically(tmp_path):
+    """The textfile is written beside its final name and renamed over it: a reader sees the old
+    file or the new one, never half; no temp file is left."""
+    path = tmp_path / "check.prom"
+    path.write_text("old\n")
+    inode = os.stat(str(path)).st_ino
+    code, _, _ = run_check("--pid", "x", "--prometheus-textfile", path)
+    assert code == 2 and os.stat(str(path)).st_ino != inode
+    assert os.listdir(str(tmp_path)) == ["check.prom"]
+    assert "uvicorn_usr1_patch_check_success" in path.read_text()
+    code, _, err = run_check("--pid", "x", "--prometheus-textfile", tmp_path / "missing" / "x.prom")
+    assert code == 2 and "cannot write --prometheus-textfile" in err and len(err.splitlines()) == 1
+    code, out, err = run_check(
+        "--pid", "x", "--json", "--prometheus-textfile", tmp_path / "missing" / "x.prom"
+    )
+    doc = json.loads(out)  # still the one document
+    assert (code, doc["status"], err) == (2, "unknown", "") and "cannot write" in doc["summary"]
+
+
+def test_summary_counts_come_from_the_findings():
+    report = {"master": 1, "workers": [2], "server": "gunicorn", "processes": []}
+    findings = [
+        {"kind": "logrotate-copytruncate", "severity": "warning", "pids": []},
+        {"kind": "logrotate-signal-hup", "severity": "info", "pids": []},
+    ]
+    counts = check_result.counts_of(findings, report)
+    assert counts["logrotate_findings"] == 1 and check_result.status_of(findings) == "warning"
+
+
+def move_away(path):
+    """`mv access.log access.log.2`: renamed, nothing re-created at the old name."""
+    os.rename(path, path + ".2")
+    assert not os.path.exists(path)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
+@pytest.mark.parametrize("server", ["gunicorn", "uvicorn-workers"])
+def test_renamed_not_recreated_then_reopen(tmp_path, server, patched):
+    """A log moved away with nothing at its name was "nothing stale" and --reopen sent nothing.
+    Now: exit 1 naming the file; --reopen sends USR1 and the next lines land at the re-created path.
+    The controls (unpatched: gunicorn 0.13.1, whose workers never reopen; plain uvicorn 0.54.0,
+    whose supervisor swallows USR1): the lines go on into the renamed file, exit 1."""
+    from tools.uvicorn_run import OFF, Uvicorn, family_venv
+
+    if server == "gunicorn":
+        running = start(tmp_path, "uvicorn-0.54.0" if patched else "uvicorn-0.13.1", patched)
+        main = running.master_pid
+    else:
+        running = Uvicorn(family_venv("0.54.0"), str(tmp_path), mode="workers", env=None if patched else OFF)
+        running.start()
+        main = running.main_pid
+    try:
+        running.requests(2, "before")
+        move_away(running.access_log)
+        code, text, _ = run_check("--pid", main)
+        assert code == 1 and "access.log.2 STALE(renamed from access.log; nothing there now)" in text, text
+        code, doc = run_json("--pid", main)
+        stale = [f for f in doc["findings"] if f["kind"] == "stale-file"]
+        assert code == 1 and [f["path"] for f in stale] == [running.access_log], doc["findings"]
+
+        code, result = run_json("--pid", main, "--reopen", "--timeout", 20)
+        assert result["usr1_sent_to"] == main  # it said "nothing stale, so no USR1 was sent"
+        running.requests(3, "after")
+        new, old = running.access_log, running.access_log + ".2"
+        wait_for(lambda: count_lines(new, "after") + count_lines(old, "after") == 3, 10, what="the lines")
+        if patched:
+            assert (code, result["status"], result["cleared"]) == (0, "ok", True), result["findings"]
+            assert (count_lines(new, "after"), count_lines(old, "after")) == (3, 0)
+        else:
+            assert (code, result["status"], result["cleared"]) == (1, "critical", False)
+            assert (count_lines(new, "after"), count_lines(old, "after")) == (0, 3)
+            # it knew the rest cannot reopen: it stopped waiting long before its 20 s
+            assert result["seconds"] < 5, result["seconds"]
+    finally:
+        running.stop()

@@ -6,7 +6,9 @@ or run), so the review is held to configs logrotate itself accepts.
 
 import os
 import pwd
+import re
 import shutil
+import signal
 import subprocess
 import tempfile
 
@@ -15,7 +17,7 @@ import stacks
 from check_cli import run_check, run_json
 
 from tools.gunicorn_run import Gunicorn
-from uvicorn_usr1_patch import check, check_logrotate, check_target, procfs
+from uvicorn_usr1_patch import check, check_logrotate, check_result, check_target, procfs
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +178,7 @@ def test_logrotate_review_good_config(server_as_nobody):
     assert code == 0, report["problems"]
     code, text, _ = run_check("--pidfile", g.pidfile, "--logrotate", conf)
     assert (
-        code == 0 and text.splitlines()[-1] == "logrotate: OK: nothing in it loses lines or breaks the reopen"
+        code == 0 and text.splitlines()[-2] == "logrotate: OK: nothing in it loses lines or breaks the reopen"
     )
 
 
@@ -212,6 +214,18 @@ def test_signals_in_scripts():
     assert check_logrotate.signals("kill -s SIGUSR1 `cat /run/g.pid`") == [("kill", "/run/g.pid")]
     assert check_logrotate.signals("P=$(cat /run/g.pid) && kill -USR1 $P") == [("kill", "/run/g.pid")]
     assert check_logrotate.signals("kill -HUP $(cat /run/g.pid)") == []
+    assert check_logrotate.all_signals("kill -HUP $(cat /run/g.pid)") == [("kill", "/run/g.pid", "HUP")]
+    assert check_logrotate.all_signals("/bin/kill -1 4242") == [("kill", 4242, "HUP")]
+    assert check_logrotate.all_signals("kill 4242") == [("kill", 4242, "TERM")]  # kill's default
+    assert check_logrotate.all_signals("kill -0 $(cat /run/g.pid) && kill -s HUP $(cat /run/g.pid)") == [
+        ("kill", "/run/g.pid", "HUP")  # kill -0 only tests that the process is there
+    ]
+    assert check_logrotate.all_signals("pkill -f gunicorn") == [("pkill", "gunicorn", "TERM")]
+    assert check_logrotate.all_signals("killall -s SIGHUP gunicorn") == [("killall", "gunicorn", "HUP")]
+    assert check_logrotate.all_signals("systemctl reload app.service") == [
+        ("systemctl-reload", "app.service", "reload")
+    ]
+    assert check_logrotate.all_signals("service app restart") == [("systemctl-restart", "app", "restart")]
     assert check_logrotate.signals("systemctl kill -s USR1 app.service") == [("systemctl", "app.service")]
     assert check_logrotate.signals("systemctl kill --kill-whom=main -s USR1 app.service") == [
         ("systemctl-main", "app.service")
@@ -229,13 +243,13 @@ def test_logrotate_review_without_option_reads_the_system_config(server_as_nobod
     conf = write_conf(g, "system.conf", "weekly\ninclude {dir}/system.d\n")
     monkeypatch.setattr(check, "SYSTEM_LOGROTATE", conf)
     args = check.parse_args(["--pidfile", g.pidfile])
-    report, status = check.run(args)
+    report, findings = check.run(args)
     assert [f["problem"] for f in report["logrotate"]["findings"]] == ["signal-by-name"]
-    assert status == 1
+    assert check_result.status_of(findings) == "warning"
     with open(conf, "a") as f:
         f.write("/a.log {\n")  # a broken system config: not reviewed, check itself still works
-    report, status = check.run(args)
-    assert report["logrotate"]["error"] and status == 0
+    report, findings = check.run(args)
+    assert report["logrotate"]["error"] and check_result.status_of(findings) == "ok"
 
 
 @pytest.mark.e2e
@@ -262,3 +276,130 @@ def test_systemd_unit_is_matched_to_the_server(monkeypatch):
     assert check_logrotate._is_this_unit("other.service", server) is False
     monkeypatch.setattr(check_logrotate.procfs, "systemd_unit", lambda pid: None)
     assert check_logrotate._is_this_unit("app.service", server) is None
+
+
+# -- every postrotate signal judged by what it does to the server found (issue 16) ----------------
+HUP_STANZA = (
+    "{access} {{\n    create 0640 nobody nogroup\n    delaycompress\n    postrotate\n"
+    "        kill -HUP $(cat {pidfile})\n    endscript\n}}\n"
+)
+
+
+@pytest.mark.e2e
+def test_kill_hup_postrotate_is_a_reload_not_a_missing_signal(server_as_nobody):
+    """`kill -HUP` reloads gunicorn: the master reopens and replaces every worker. It used to be
+    reported as "no postrotate signal ... writes on into the rotated file". Now: no warning, and a
+    note naming the cost. The control: the same stanza without the postrotate is "no-signal"."""
+    g = server_as_nobody
+    conf = write_conf(g, "hup.conf", HUP_STANZA)
+    code, report = run_json("--pidfile", g.pidfile, "--logrotate", conf)
+    problems = [f["problem"] for f in report["logrotate"]["findings"]]
+    assert problems == ["signal-hup"] and code == 0, report["logrotate"]["findings"]
+    (note,) = report["logrotate"]["findings"]
+    assert note["severity"] == "info" and "all workers are restarted on every rotation" in note["text"]
+    assert report["status"] == "ok" and report["counts"]["logrotate_findings"] == 0
+    code, text, _ = run_check("--pidfile", g.pidfile, "--logrotate", conf)
+    assert code == 0 and "NOTE signal-hup" in text and "no postrotate signal" not in text
+
+    control = write_conf(
+        g, "hup-control.conf", HUP_STANZA.replace("        kill -HUP $(cat {pidfile})\n", "")
+    )
+    code, report = run_json("--pidfile", g.pidfile, "--logrotate", control)
+    assert [f["problem"] for f in report["logrotate"]["findings"]] == ["no-signal"] and code == 1
+
+    term = write_conf(g, "term.conf", HUP_STANZA.replace("kill -HUP", "kill -TERM"))
+    code, report = run_json("--pidfile", g.pidfile, "--logrotate", term)
+    (finding,) = report["logrotate"]["findings"]
+    assert finding["problem"] == "signal-no-reopen" and "TERM stops gunicorn" in finding["text"]
+    assert (code, report["status"]) == (1, "warning")
+
+
+def test_signals_judged_for_plain_uvicorn():
+    """Plain uvicorn: what the main process has installed decides, with the release named."""
+    hup = procfs.signal_bit(signal.SIGHUP)
+    plain = {"server": "uvicorn", "mode": "single", "uvicorn": "0.54.0", "master_masks": {"SigCgt": 0}}
+    reopens, text = check_logrotate.signal_effect("HUP", plain)
+    assert reopens is False and "HUP kills uvicorn 0.54.0's main process (single" in text
+    supervisor = dict(plain, mode="workers", master_masks={"SigCgt": hup})  # 0.30+ handle_hup
+    reopens, text = check_logrotate.signal_effect("HUP", supervisor)
+    assert reopens is True and "restart every worker" in text and "all workers are restarted" in text
+    assert check_logrotate.signal_effect("USR2", {"server": "gunicorn"})[0] is False
+    assert check_logrotate.signal_effect("HUP", {"server": "gunicorn"})[0] is True
+    assert check_logrotate.signal_effect("reload", {"server": "gunicorn"})[0] is None
+
+
+# -- a number a message quotes comes from the file it cites (issue 16) ----------------------------
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CITATION = re.compile(r"(?<![\w/])((?:[\w.-]+/)+[\w.-]+\.(?:txt|md))\b")
+NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?%?")
+
+
+def unsupported_numbers(message):
+    """The numbers in `message` that none of the repository files it cites contains."""
+    cited = [c for c in CITATION.findall(message) if os.path.isfile(os.path.join(REPO, c))]
+    if not cited:
+        return []
+    rest = CITATION.sub(" ", message)
+    texts = []
+    for path in cited:
+        with open(os.path.join(REPO, path)) as f:
+            texts.append(f.read().replace(" %", "%"))
+    return [n for n in NUMBER.findall(rest) if not any(n in text for text in texts)]
+
+
+def _messages():
+    """Every string constant of the package that is not a docstring: what check and the doctor say."""
+    import ast
+    import glob
+
+    for path in sorted(glob.glob(os.path.join(REPO, "uvicorn_usr1_patch", "*.py"))):
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        docstrings = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and node.body:
+                first = node.body[0]
+                if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant):
+                    docstrings.add(id(first.value))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                yield os.path.relpath(path, REPO), node.lineno, node.value
+
+
+def test_numbers_in_messages_come_from_the_file_they_cite(tmp_path):
+    # the control: the message as it was (7.97% quoted; the cited result says 0.837 %) is caught
+    old = (
+        "copytruncate: lines written between the copy and the truncate are lost (7.97% of lines at full "
+        "load: `python bench/alternatives.py`, bench/results/alternatives.txt)"
+    )
+    assert unsupported_numbers(old) == ["7.97%"]
+    citing = [(where, line, text) for where, line, text in _messages() if CITATION.search(text)]
+    assert any("bench/results/alternatives.txt" in text for _, _, text in citing)  # the scan sees it
+    for where, line, text in citing:
+        assert unsupported_numbers(text) == [], "{}:{}: {}".format(where, line, text)
+    # and the finding as the review writes it
+    conf = tmp_path / "c.conf"
+    conf.write_text("/srv/access.log {\n    copytruncate\n}\n")
+    (finding,) = check_logrotate.review(
+        check_logrotate.parse(str(conf)), ["/srv/access.log"], {"pidfile": None}
+    )
+    assert "bench/results/alternatives.txt" in finding["text"] and unsupported_numbers(finding["text"]) == []
+
+
+def test_non_usr1_signals_by_name_and_from_loops(tmp_path):
+    """`killall -HUP gunicorn` is a reload AND a signal to every worker by name; `kill -HUP $w` from a
+    loop names no process: no finding rather than a guess (and no false "no-signal")."""
+    conf_text = "/srv/a.log {{\n    create\n    postrotate\n        {}\n    endscript\n}}\n"
+    server = {"master": 4242, "pidfiles": set(), "pidfile": "/run/g.pid", "master_uid": 0, "worker_uid": None}
+    server.update(worker_gids=[], root="", server="gunicorn")
+    for script, expected in (
+        ("killall -HUP gunicorn", ["signal-by-name", "signal-hup"]),
+        ("for w in $(pgrep -P 4242); do kill -HUP $w; done", []),
+        ("kill -USR2 4242", ["signal-no-reopen"]),
+        ("kill -HUP 1", ["no-signal"]),  # another process: nothing tells this server
+    ):
+        conf = tmp_path / "c.conf"
+        conf.write_text(conf_text.format(script))
+        stanzas = check_logrotate.parse(str(conf))
+        found = check_logrotate.review(stanzas, ["/srv/a.log"], server)
+        assert sorted(f["problem"] for f in found) == expected, (script, found)

@@ -163,7 +163,7 @@ def test_pth_adds_only_our_two_modules_at_start(python_minor, make_env, capsys):
     assert seen["finders"] == [FINDER]
 
 
-@pytest.mark.parametrize("value", ["0", "off", "false", " OFF ", "False"])
+@pytest.mark.parametrize("value", ["0", "off", "false", " OFF ", "False", "no", "disable"])
 @pytest.mark.parametrize("python_minor", [OLDEST, NEWEST])
 def test_opt_out_loads_nothing_of_ours(python_minor, value, make_env):
     env = make_env(python_minor)

@@ -17,12 +17,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >&2
 fi
 
-if [ ! -x "$TOOLS_VENV/bin/python" ] || ! "$TOOLS_VENV/bin/python" -c "import pytest, build, twine" 2>/dev/null \
+if [ ! -x "$TOOLS_VENV/bin/python" ] || ! "$TOOLS_VENV/bin/python" -c "import pytest, build, twine, prometheus_client" 2>/dev/null \
     || [ ! -x "$TOOLS_VENV/bin/uv" ] || [ ! -x "$TOOLS_VENV/bin/ruff" ]; then
     echo "bootstrap: creating the tools venv $TOOLS_VENV" >&2
     rm -rf "$TOOLS_VENV"
     "$PY" -m venv "$TOOLS_VENV"
     "$TOOLS_VENV/bin/python" -m pip install -q --disable-pip-version-check \
-        "pytest>=7" "uv>=0.4" "ruff>=0.6" "build>=1" "twine>=5" "setuptools>=64" wheel >&2
+        "pytest>=7" "uv>=0.4" "ruff>=0.6" "build>=1" "twine>=5" "setuptools>=64" wheel "prometheus_client>=0.8" >&2
 fi
 echo "$TOOLS_VENV/bin/python"

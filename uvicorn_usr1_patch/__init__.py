@@ -10,7 +10,7 @@ import sys
 
 __version__ = "0.1.0"
 
-#: Set to 0, off or false to turn the package off (the .pth, the hook and install()).
+#: Set to 0, off, false, no or disable to turn the package off (the .pth, the hook and install()).
 ENV_VAR = "UVICORN_USR1_PATCH"
 
 
@@ -35,10 +35,39 @@ def warn_skip(what, why):
         pass
 
 
-def enabled(environ=None):
-    """False when the environment variable UVICORN_USR1_PATCH is 0, off or false."""
+# The values of UVICORN_USR1_PATCH, compared stripped and lower-cased. OFF must stay identical to the
+# tuple in uvicorn_usr1_patch.pth (tests/test_check_cli.py compares them): the .pth decides at start-up.
+OFF = ("0", "off", "false", "no", "disable", "disabled")
+ON = ("", "1", "on", "true", "yes", "enable", "enabled")
+
+
+def enabled(environ=None, warn=True):
+    """False when the environment variable UVICORN_USR1_PATCH is 0, off, false, no or disable(d).
+
+    Any other value leaves the patch on, as the .pth does; a value that is neither on nor off is
+    refused with one warning (`warn`; check, reading another process's environment, passes False)."""
     value = (os.environ if environ is None else environ).get(ENV_VAR, "")
-    return value.strip().lower() not in ("0", "off", "false")
+    word = value.strip().lower()
+    if word in OFF:
+        return False
+    if word not in ON and warn:
+        warn_unknown_value(value)
+    return True
+
+
+def warn_unknown_value(value):
+    message = "uvicorn-usr1-patch: {}={!r} is not a known value (off: {}; on: {}): the patch stays on".format(
+        ENV_VAR, value, ", ".join(OFF), ", ".join(v for v in ON if v)
+    )
+    if message in _warned:
+        return
+    _warned.add(message)
+    try:
+        import warnings
+
+        warnings.warn(message, UvicornUSR1PatchWarning, stacklevel=3)
+    except Exception:  # a warning filter set to "error", a broken stderr: stay quiet
+        pass
 
 
 def install():

@@ -1,25 +1,31 @@
-"""python -m uvicorn_usr1_patch check --pid MASTER_PID | --pidfile PATH [--logrotate CONF] [--json]
+"""python -m uvicorn_usr1_patch check --pid MASTER_PID | --pidfile PATH [--logrotate CONF]
+                                   [--json | --format text|json|nagios] [--prometheus-textfile PATH]
                                    [--reopen] [--timeout S]
 
 Read-only diagnosis of a running gunicorn, or plain uvicorn (--pid of its main process, issue 11):
 for the master (main process) and each worker, which log files it holds
-open, whether any of them is stale (renamed or deleted by logrotate: the process writes where nobody
-reads), what SIGUSR1 does to it, and what the logrotate configuration that rotates those files will
-do (CONF, or the stanzas of /etc/logrotate.conf and what it includes that match the open logs).
+open, whether any of them is stale (the name it was opened as now names another file or nothing:
+rotated, renamed, deleted; the process writes where nobody reads), what SIGUSR1 does to it, and
+what the logrotate configuration that rotates those files will do (CONF, or the stanzas of
+/etc/logrotate.conf and what it includes that match the open logs).
 Everything comes from /proc and the config files; nothing is written to, signalled or traced, except
 that --reopen sends one SIGUSR1 to the verified master (check_target.py) and then verifies; it
-refuses a uvicorn main process that does not catch SIGUSR1 (USR1 would kill it).
+refuses a uvicorn main process that does not catch SIGUSR1 (USR1 would kill it), and
+--prometheus-textfile writes its file.
 
-Exit status: 0 nothing stale, every process reopens on USR1 and the logrotate configuration is
-sound; 1 something stale, a process that will not reopen (or dies) on USR1, a logrotate setting
-that loses lines or breaks the reopen, or --reopen did not clear everything; 2 bad input, or a
-target that is not a verified gunicorn master or uvicorn main process, or --reopen aimed at one
-that USR1 would kill (one line, on stderr).
+Every output renders one result (check_result.py): text, --json (one document on every exit
+status), --format nagios (one line) and the Prometheus textfile, so they cannot disagree.
+Exit status without --format nagios: 0 ok; 1 warning or critical (something stale, a process that
+will not reopen or dies on USR1, a logrotate setting that loses lines or breaks the reopen, a
+--reopen that did not clear everything); 2 unknown (bad input, a target that is not a verified
+gunicorn master or uvicorn main process, --reopen aimed at one that USR1 would kill). With
+--format nagios: 0 ok, 1 warning (logrotate findings only), 2 critical, 3 unknown. docs/check.md.
 
 Python 3.6+, stdlib only; never imported at interpreter start-up.
 """
 
 import argparse
+import difflib
 import json
 import math
 import os
@@ -29,6 +35,7 @@ import time
 from uvicorn_usr1_patch import (
     check_files,
     check_logrotate,
+    check_result,
     check_target,
     check_uvicorn,
     check_verdicts,
@@ -38,12 +45,14 @@ from uvicorn_usr1_patch.check_target import CheckError
 
 SYSTEM_LOGROTATE = "/etc/logrotate.conf"
 PIDFILE_FLAGS = ("-p", "--pid")
+# USR1 states (check_verdicts) of a process that stays on its stale files whatever USR1 does
+NEVER_REOPENS = ("inherited", "ignored", "swallowed")
 
 
 # -- one look at the whole deployment -------------------------------------------------------------
-def _files(pid, known):
+def _files(pid, known, configured):
     try:
-        return check_files.log_files(pid, known)
+        return check_files.log_files(pid, known, configured)
     except PermissionError:
         raise CheckError(
             "permission denied reading /proc/{}/fd: run check as gunicorn's user or root".format(pid)
@@ -68,12 +77,13 @@ def _verdict(master, masks, role, env):
 def inspect(master, env):
     """A report dict for the verified `master` (check_target.Master) and its current workers."""
     workers = _current_workers(master)
-    known = check_files.configured_logs(master.pid)
+    configured = check_files.configured_logs(master.pid)
+    known = set(configured)
     processes = []
     for pid in [master.pid] + workers:
         role = "master" if pid == master.pid else "worker"
         try:
-            files = _files(pid, known)
+            files = _files(pid, known, configured)
             masks = procfs.signal_masks(pid)
             uid = procfs.user_ids(pid)[1]
         except OSError:
@@ -93,7 +103,7 @@ def summarize(master, processes, server="gunicorn", mode=None):
     problems = []
     if stale:
         problems.append(
-            "{} of {} processes write to rotated/deleted files ({})".format(
+            "{} of {} processes write to rotated/renamed/deleted files ({})".format(
                 len(stale), len(processes), ", ".join(str(p["pid"]) for p in stale)
             )
         )
@@ -176,6 +186,11 @@ def review_logrotate(master, report, config, pidfile):
         "worker_uid": ids[1] if ids else None,
         "worker_gids": [ids[3]] + ids[4] if ids else [],
         "root": procfs.in_root(master.pid, ""),
+        # what a postrotate signal other than USR1 does depends on the server found
+        "server": master.server,
+        "mode": master.mode,
+        "uvicorn": report.get("environment", {}).get("versions", {}).get("uvicorn"),
+        "master_masks": procfs_masks(master.pid),
     }
     findings = check_logrotate.review(stanzas, sorted(logs), server)
     if config and not matched:
@@ -197,6 +212,13 @@ def review_logrotate(master, report, config, pidfile):
     }
 
 
+def procfs_masks(pid):
+    try:
+        return procfs.signal_masks(pid)
+    except OSError:
+        return {}
+
+
 # -- --reopen: signal the master, then verify -----------------------------------------------------
 def reopen(master, env, before, timeout, interval=0.1):
     """Send USR1 to the verified master only, once; poll until the reopen is over or `timeout` s.
@@ -210,7 +232,15 @@ def reopen(master, env, before, timeout, interval=0.1):
     if before["stale"] == 0:
         result.update(after=before, cleared=True, workers_gone=[], ok=before["ok"])
         return result
-    doomed = set(p["pid"] for p in before["processes"] if p["role"] == "worker" and p["usr1"] == "default")
+    swallowed = any(p["role"] == "master" and p["usr1"] == "swallowed" for p in before["processes"])
+    # workers USR1 kills: over once they are gone (a supervisor that swallows USR1 relays nothing)
+    doomed = set(
+        p["pid"]
+        for p in before["processes"]
+        if p["role"] == "worker" and p["usr1"] == "default" and not swallowed
+    )
+    # processes whose USR1 state says they never reopen: waiting for them would only run out the clock
+    hopeless = set(p["pid"] for p in before["processes"] if p["usr1"] in NEVER_REOPENS or swallowed)
     # a worker forked a moment ago has not run init_signals yet: it shows the master's handlers
     booting_looks = "inherited" not in set(p["usr1"] for p in before["processes"])
     sent_at = time.monotonic()
@@ -218,12 +248,13 @@ def reopen(master, env, before, timeout, interval=0.1):
     deadline = sent_at + timeout
     while True:
         after = inspect(master, env)
-        done = (
-            after["stale"] == 0
-            and not doomed & set(after["workers"])
+        stale_pids = set(p["pid"] for p in after["processes"] if any(f["stale"] for f in p["files"]))
+        settled = (
+            not doomed & set(after["workers"])
             and len(after["workers"]) >= len(before["workers"])
             and not (booting_looks and any(p["usr1"] == "inherited" for p in after["processes"]))
         )
+        done = settled and (after["stale"] == 0 or stale_pids <= hopeless)
         if done or time.monotonic() >= deadline:
             break
         time.sleep(interval)
@@ -258,6 +289,8 @@ def _file_text(f, base):
         return short(f["path"])
     if f["stale"] == "rotated":
         return "{} STALE(rotated from {})".format(short(f["path"]), short(f["opened_as"]))
+    if f["stale"] == "renamed":
+        return "{} STALE(renamed from {}; nothing there now)".format(short(f["path"]), short(f["opened_as"]))
     if f["stale"] == "deleted":
         if f["opened_as"] != f["path"]:
             return "{} STALE(deleted; was {})".format(short(f["path"]), short(f["opened_as"]))
@@ -335,11 +368,14 @@ def render_logrotate(review):
             )
         )
     for f in review["findings"]:
+        label = "NOTE" if f.get("severity") == "info" else "PROBLEM"
         lines.append(
-            "  PROBLEM {} ({}): {}".format(f["problem"], procfs.escape(f["where"]), procfs.escape(f["text"]))
+            "  {} {} ({}): {}".format(
+                label, f["problem"], procfs.escape(f["where"]), procfs.escape(f["text"])
+            )
         )
-        lines.append("    fix: " + procfs.escape(f["fix"]))
-    if not review["findings"]:
+        lines.append(("    better: " if label == "NOTE" else "    fix: ") + procfs.escape(f["fix"]))
+    if not any(f.get("severity") != "info" for f in review["findings"]):
         lines.append("logrotate: OK: nothing in it loses lines or breaks the reopen")
     return "\n".join(lines)
 
@@ -385,6 +421,17 @@ def _escaped(value):
 
 
 # -- the command line -----------------------------------------------------------------------------
+class UsageError(CheckError):
+    """A mistake on the command line: one line naming it, status unknown."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError (one line naming the mistake) instead of printing and exiting."""
+
+    def error(self, message):
+        raise UsageError("{} (see --help)".format(message))
+
+
 def _pid(text):
     if not text or any(c not in "0123456789" for c in text) or int(text) <= 0:
         raise argparse.ArgumentTypeError("not a pid (ASCII digits): {!r}".format(text))
@@ -401,13 +448,17 @@ def _seconds(text):
     return value
 
 
+FORMATS = ("text", "json", "nagios")
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m uvicorn_usr1_patch check",
         description="Which gunicorn processes write to rotated log files, what USR1 does to them, "
         "and what the logrotate configuration rotating them will do.",
     )
-    target = parser.add_mutually_exclusive_group(required=True)
+    # not required=True: argparse would then report a missing --pid before a mistyped flag
+    target = parser.add_mutually_exclusive_group()
     target.add_argument("--pid", type=_pid, help="the gunicorn master's PID")
     target.add_argument("--pidfile", help="gunicorn's --pid file")
     parser.add_argument(
@@ -417,18 +468,66 @@ def parse_args(argv):
             SYSTEM_LOGROTATE
         ),
     )
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--json", action="store_true", help="the same as --format json")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="text (default), json (one document, schema {}) or nagios (one line, exit 0/1/2/3)".format(
+            check_result.SCHEMA
+        ),
+    )
+    parser.add_argument(
+        "--prometheus-textfile",
+        metavar="PATH",
+        help="also write the result as a node_exporter textfile-collector file (atomically)",
+    )
     parser.add_argument(
         "--reopen", action="store_true", help="send USR1 to the master, then verify the stale files are gone"
     )
     parser.add_argument(
         "--timeout", type=_seconds, default=10.0, help="--reopen: seconds to wait for the reopen (10)"
     )
-    return parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        flags = [e for e in extra if e.startswith("-")]
+        wrong = (flags or extra)[0].split("=")[0]
+        near = difflib.get_close_matches(wrong, parser._option_string_actions, n=1)
+        parser.error(
+            "unrecognized argument: {}{}".format(wrong, " (did you mean {}?)".format(near[0]) if near else "")
+        )
+    if args.pid is None and args.pidfile is None:
+        parser.error("one of --pid PID or --pidfile PATH is required")
+    if args.json and args.format not in (None, "json"):
+        parser.error("--json and --format {} ask for two formats".format(args.format))
+    args.format = "json" if args.json else (args.format or "text")
+    return args
+
+
+def format_asked(argv):
+    """The format the command line asks for, read even when it does not parse (a usage error is
+    reported in the format asked for, or a monitoring agent gets no document)."""
+    found = set()
+    for i, arg in enumerate(argv):
+        if arg == "--json":
+            found.add("json")
+        elif arg == "--format" and i + 1 < len(argv) and argv[i + 1] in FORMATS:
+            found.add(argv[i + 1])
+        elif arg.startswith("--format=") and arg[len("--format=") :] in FORMATS:
+            found.add(arg[len("--format=") :])
+    return found.pop() if len(found) == 1 else "text"  # two formats asked: the mistake, as text
+
+
+def textfile_asked(argv):
+    for i, arg in enumerate(argv):
+        if arg == "--prometheus-textfile" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--prometheus-textfile="):
+            return arg[len("--prometheus-textfile=") :]
+    return None
 
 
 def run(args):
-    """(report, exit status) for parsed arguments; CheckError for bad input or an unverified target."""
+    """(report, findings) for parsed arguments; CheckError for bad input or an unverified target."""
     warnings = []
     if args.pid is not None:
         pid = args.pid
@@ -445,37 +544,83 @@ def run(args):
         report["warnings"] = warnings
         report["environment"] = env
         rotation = review_logrotate(master, report, args.logrotate, args.pidfile)
+        findings = check_result.logrotate_findings(rotation)
         if args.reopen:
             report = reopen(master, env, report, args.timeout)
+            looked_at = report["after"]
+            findings = check_result.process_findings(looked_at) + check_result.reopen_findings(report)
+            findings += check_result.logrotate_findings(rotation)
+        else:
+            findings = check_result.process_findings(report) + findings
         report["logrotate"] = rotation
-        ok = report["ok"] and not rotation["findings"]
     finally:
         master.close()
-    return report, 0 if ok else 1
+    return report, findings
 
 
 def _print(text, file):
-    """print(), falling back to \\x escapes when the terminal's encoding cannot show a name (LANG=C)."""
+    """print(), falling back to \\x escapes when the terminal's encoding cannot show a name (LANG=C);
+    a reader that went away (`| head`) ends the output quietly: the exit status stays the check's."""
     try:
-        print(text, file=file)
-    except UnicodeEncodeError:
-        print(text.encode("ascii", "backslashreplace").decode("ascii"), file=file)
+        try:
+            print(text, file=file)
+        except UnicodeEncodeError:
+            print(text.encode("ascii", "backslashreplace").decode("ascii"), file=file)
+        file.flush()
+    except BrokenPipeError:
+        # the interpreter flushes stdout again at exit: point it at /dev/null so that stays quiet
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, file.fileno())
+        os.close(devnull)
+
+
+def _target_labels(args, report):
+    """The master's pid and pidfile (given, or the --pid on its command line), for every format."""
+    pid = report["master"] if report else (args.pid if args else None)
+    pidfile = args.pidfile if args else None
+    if pidfile:
+        pidfile = os.path.abspath(pidfile)
+    elif report:
+        pidfile = (sorted(_master_pidfiles(pid, None)) or [None])[0]
+    return {"master_pid": pid, "pidfile": pidfile}
 
 
 def main(argv):
+    args, report, error = None, None, None
+    output, textfile = format_asked(argv), textfile_asked(argv)
     try:
         args = parse_args(argv)
-    except SystemExit as exit:  # argparse already printed its one-line usage error
-        return 0 if exit.code == 0 else 2
-    try:
-        report, status = run(args)
+        output, textfile = args.format, args.prometheus_textfile
+        report, findings = run(args)
     except CheckError as err:
-        _print("uvicorn_usr1_patch check: {}".format(procfs.escape(str(err))), sys.stderr)
-        return 2
-    if args.json:
-        text = json.dumps(_escaped(report), indent=2, sort_keys=True)
+        error, findings = str(err), []  # escaped where it is printed, like every other string
+    except OSError as err:  # /proc or a file vanished under us: still one line, one document
+        error, findings = "cannot read {}: {}".format(err.filename or "/proc", err.strerror or err), []
+    except SystemExit as exit:  # --help
+        return exit.code or 0
+    table = "nagios" if output == "nagios" else "text"
+    # --reopen: the processes as they are after the USR1 are what the result says
+    looked_at = report["after"] if report is not None and args.reopen else report
+    doc = check_result.document(looked_at, findings, table, error, _target_labels(args, looked_at))
+    if textfile:
+        try:
+            check_result.write_textfile(textfile, check_result.prometheus_text(doc))
+        except OSError as err:
+            # a monitoring file that is not written is no result: said in the format asked for
+            error = "cannot write --prometheus-textfile {}: {}".format(textfile, err.strerror or err)
+            report = None
+            doc = check_result.document(None, [], table, error, doc["target"])
+    if output == "json":
+        whole = dict(_escaped(report) if report else {}, **_escaped(doc))
+        whole["ok"] = doc["status"] == "ok"
+        _print(json.dumps(whole, indent=2, sort_keys=True), sys.stdout)
+    elif output == "nagios":
+        _print(check_result.nagios_line(_escaped(doc)), sys.stdout)
+    elif report is None:
+        _print("uvicorn_usr1_patch check: {}".format(procfs.escape(error)), sys.stderr)
     else:
         text = render_reopen(report) if args.reopen else render(report)
         text += "\n" + render_logrotate(report["logrotate"])
-    _print(text, sys.stdout)
-    return status
+        text += "\nresult: {} - {}".format(doc["status"].upper(), procfs.escape(doc["summary"]))
+        _print(text, sys.stdout)
+    return doc["exit"]

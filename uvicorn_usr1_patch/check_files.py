@@ -7,8 +7,13 @@ files and read-write scratch files (gunicorn's deleted worker heartbeat file) ar
 Stale means one of:
   deleted  - the file has no name left (readlink ends in " (deleted)": rotated, compressed, removed);
   rotated  - the fd's file now has a rotated name (access.log.1, access.log-20240101, ...) while the
-             original name is another file, or is a log path gunicorn was started with;
+             original name is another file;
+  renamed  - the fd's file has a rotated name and nothing is at the original name (moved away and
+             not re-created: `mv access.log access.log.2`, logrotate's nocreate), or it carries the
+             name of a log the server was started with, in another directory, and nothing or
+             another file is at that log's path (`mv access.log old/`, logrotate's olddir);
   replaced - the name the fd shows now belongs to another inode.
+Stale is judged by identity: the name a file was opened as must still name that very inode.
 The kernel follows renames, so /proc shows the file's new name; the rotated check therefore strips
 rotation suffixes to find the name the file was opened under.
 """
@@ -54,8 +59,29 @@ def _same_file(st, other):
     return (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino)
 
 
-def classify(pid, path, st, known_logs):
-    """(stale reason or None, the name it was opened under)."""
+def configured_namesakes(pid, path, configured, held):
+    """Configured log paths `path` may have been opened as, though it sits in another directory:
+    same name, or same name once the rotation suffix is off (logrotate's olddir, `mv` into another
+    directory), and this process holds nothing at that path any more."""
+    names = set([os.path.basename(path)] + [os.path.basename(n) for n in original_names(path)])
+    found = []
+    for log in sorted(configured):
+        if log == path or os.path.basename(log) not in names:
+            continue
+        try:
+            st = os.stat(procfs.in_root(pid, log))
+        except OSError:
+            st = None
+        if st is None or (st.st_dev, st.st_ino) not in held:
+            found.append(log)
+    return found
+
+
+def classify(pid, path, st, known_logs, configured=(), held=()):
+    """(stale reason or None, the name it was opened under).
+
+    Judged by identity: the name the file was opened as (a configured log of its name, or its own
+    name without the rotation suffix) must still name this very file."""
     if path.endswith(DELETED):
         name = path[: -len(DELETED)]
         originals = original_names(name)  # "access.log" for a rotated "access.log.1" that is gone now
@@ -68,24 +94,26 @@ def classify(pid, path, st, known_logs):
         return "replaced", path
     if path in known_logs:
         return None, path
-    for original in original_names(path):
+    for original in configured_namesakes(pid, path, configured, held) + original_names(path):
         try:
             other = os.stat(procfs.in_root(pid, original))
         except OSError:
-            other = None
-        if other is not None and not _same_file(st, other):
-            return "rotated", original
-        if other is None and original in known_logs:
+            # nothing at the name it was opened as: moved away and not re-created (`mv`, logrotate's
+            # nocreate, the moment between rename and create); the process writes where no one reads
+            return "renamed", original
+        if not _same_file(st, other):
             return "rotated", original
     return None, path
 
 
-def log_files(pid, known_logs):
+def log_files(pid, known_logs, configured=()):
     """[{'fd', 'path', 'stale', 'opened_as'}] for the log files `pid` holds open.
 
-    OSError when /proc/PID/fd cannot be read (another user's process, or it is gone).
+    `configured`: the log paths the server was started with (configured_logs), whose namesakes
+    elsewhere are the moved-away files. OSError when /proc/PID/fd cannot be read (another user's
+    process, or it is gone).
     """
-    found = []
+    held = []
     for fd in procfs.fds(pid):
         try:
             path = procfs.fd_target(pid, fd)
@@ -96,7 +124,11 @@ def log_files(pid, known_logs):
                 continue
         except OSError:  # closed meanwhile
             continue
-        reason, opened_as = classify(pid, path, st, known_logs)
+        held.append((fd, path, st))
+    inodes = set((st.st_dev, st.st_ino) for _, _, st in held)
+    found = []
+    for fd, path, st in held:
+        reason, opened_as = classify(pid, path, st, known_logs, configured, inodes)
         if path.endswith(DELETED):
             path = path[: -len(DELETED)]  # the last name it had, without the kernel's mark
         found.append({"fd": fd, "path": path, "stale": reason, "opened_as": opened_as})

@@ -15,6 +15,7 @@ import os
 import pwd
 import re
 import shlex
+import signal
 import stat
 
 from uvicorn_usr1_patch import procfs
@@ -27,7 +28,6 @@ SCRIPTS = ("postrotate", "prerotate", "firstaction", "lastaction", "preremove")
 # on/off options, each with its "no" form (nocompress ...): the later one wins
 FLAGS = ("compress", "delaycompress", "copytruncate", "sharedscripts", "copy")
 SIGNAL_SCRIPTS = ("postrotate", "lastaction")  # where a reopen signal belongs
-USR1 = r"(?:-s\s*|--signal[=\s]+|-)(?:SIG)?(?:USR1|10)\b"
 
 
 class Stanza(object):
@@ -197,9 +197,39 @@ _PIDFILE = (
 )
 
 
-def signals(script):
-    """[(command, target)] for each USR1 the script sends: ('kill', pidfile or pid or None),
-    ('killall'|'pkill'|'systemctl', name), ('systemctl-main', unit)."""
+SIGNAL_SPEC = r"(?:-s\s*|--signal[=\s]+|-)(?:SIG)?([A-Za-z]+[0-9]*|[0-9]+)\b"
+
+
+def _signal_name(spec):
+    """'HUP' for 'HUP', 'SIGHUP', 'hup' or '1'; None when `spec` names no signal ('-f' of pkill)."""
+    if spec.isdigit():
+        if int(spec) == 0:
+            return "0"  # `kill -0`: a liveness test, sends nothing
+        try:
+            return signal.Signals(int(spec)).name[3:]
+        except ValueError:
+            return None
+    name = spec.upper()
+    name = name[3:] if name.startswith("SIG") else name
+    return name if isinstance(getattr(signal, "SIG" + name, None), int) else None
+
+
+def _take_signal(rest):
+    """(signal name, `rest` without its signal option); kill/killall/pkill send TERM by default."""
+    for found in re.finditer(SIGNAL_SPEC, rest):
+        if found.start() and not rest[found.start() - 1].isspace():
+            continue  # inside a word: "gunicorn-2"
+        name = _signal_name(found.group(1))
+        if name:
+            return name, (rest[: found.start()] + " " + rest[found.end() :]).strip()
+    return "TERM", rest.strip()
+
+
+def all_signals(script):
+    """[(command, target, signal)] for each signal the script sends, USR1 or not: ('kill', pidfile or
+    pid or None), ('killall'|'pkill'|'systemctl', name), ('systemctl-main', unit), with signal 'HUP',
+    'USR1' ...; and ('systemctl-reload'|'systemctl-restart', unit, 'reload'|'restart') for
+    `systemctl reload|restart UNIT` and `service UNIT reload|restart`."""
     variables = {}
     for name, *files in re.findall(r"\b(\w+)=" + _PIDFILE, script):
         variables[name] = next(f for f in files if f)
@@ -211,26 +241,127 @@ def signals(script):
             continue
         tool = os.path.basename(words[0])
         rest = command[len(words[0]) :]
-        if tool in ("killall", "pkill") and re.search(USR1, rest, re.I):
-            names = [w for w in shlex.split(re.sub(USR1, " ", rest, flags=re.I)) if not w.startswith("-")]
-            found.append((tool, names[-1] if names else "?"))
-        elif tool == "systemctl" and "kill" in words and re.search(USR1, rest, re.I):
+        if tool in ("kill", "killall", "pkill") and _take_signal(rest)[0] == "0":
+            continue
+        if tool in ("killall", "pkill"):
+            sig, rest = _take_signal(rest)
+            try:
+                names = [w for w in shlex.split(rest) if not w.startswith("-")]
+            except ValueError:
+                names = rest.split()
+            found.append((tool, names[-1] if names else "?", sig))
+        elif tool == "systemctl" and "kill" in words:
+            sig, _ = _take_signal(rest)
             # --kill-whom=main: only the unit's main process (a master, a uvicorn supervisor)
             main = re.search(r"--kill-who(m)?=main", rest)
-            found.append(("systemctl-main" if main else "systemctl", words[-1]))
-        elif tool == "kill" and re.search(USR1, rest, re.I):
-            target = re.sub(USR1, " ", rest, count=1, flags=re.I).strip()
+            found.append(("systemctl-main" if main else "systemctl", words[-1], sig))
+        elif tool == "systemctl" and len(words) > 2 and words[1] in SYSTEMCTL_ACTIONS:
+            action = SYSTEMCTL_ACTIONS[words[1]]
+            found.append(("systemctl-" + action, words[-1], action))
+        elif tool in ("service", "invoke-rc.d") and len(words) > 2 and words[2] in SYSTEMCTL_ACTIONS:
+            action = SYSTEMCTL_ACTIONS[words[2]]
+            found.append(("systemctl-" + action, words[1], action))
+        elif tool == "kill":
+            sig, target = _take_signal(rest)
+            if target.startswith("-"):  # kill -l, kill --help: lists, sends nothing
+                continue
             pidfile = re.match(_PIDFILE + r"$", target)
             variable = re.match(r"""^["']?\$\{?(\w+)\}?["']?$""", target)
             if pidfile:
-                found.append(("kill", next(f for f in pidfile.groups() if f)))
+                found.append(("kill", next(f for f in pidfile.groups() if f), sig))
             elif variable and variable.group(1) in variables:
-                found.append(("kill", variables[variable.group(1)]))
+                found.append(("kill", variables[variable.group(1)], sig))
             elif target.isdigit():
-                found.append(("kill", int(target)))
+                found.append(("kill", int(target), sig))
             else:
-                found.append(("kill", None))
+                found.append(("kill", None, sig))
     return found
+
+
+SYSTEMCTL_ACTIONS = {
+    "reload": "reload",
+    "reload-or-restart": "reload",
+    "try-reload-or-restart": "reload",
+    "force-reload": "reload",
+    "restart": "restart",
+    "try-restart": "restart",
+}
+
+
+def signals(script):
+    """[(command, target)] for each USR1 the script sends (all_signals, USR1 only)."""
+    return [(tool, target) for tool, target, sig in all_signals(script) if sig == "USR1"]
+
+
+# -- what a signal other than USR1 does to the server found ---------------------------------------
+# gunicorn's Arbiter (arbiter.py, every release 19-27): its handle_* methods
+GUNICORN_SIGNALS = {
+    "HUP": (
+        True,
+        "HUP reloads gunicorn: the master reopens its logs and replaces every worker with a fresh one "
+        "(graceful), so the logs are reopened; the cost: all workers are restarted on every rotation "
+        "(in-flight requests finish, the app is imported again; with --preload, files the app opened "
+        "at import stay stale)",
+    ),
+    "TERM": (False, "TERM stops gunicorn (quick shutdown): every rotation takes the server down"),
+    "INT": (False, "INT stops gunicorn (quick shutdown): every rotation takes the server down"),
+    "QUIT": (False, "QUIT stops gunicorn (graceful shutdown): every rotation takes the server down"),
+    "KILL": (False, "KILL kills the gunicorn master: every rotation takes the server down"),
+    "USR2": (
+        False,
+        "USR2 starts a second gunicorn master beside this one (binary upgrade); the old master and "
+        "its workers keep writing into the rotated files until they get QUIT: no reopen",
+    ),
+    "WINCH": (False, "WINCH stops gunicorn's workers (when daemonized); nothing is reopened"),
+    "TTIN": (False, "TTIN adds one worker; nothing is reopened"),
+    "TTOU": (False, "TTOU removes one worker; nothing is reopened"),
+}
+
+
+def signal_effect(sig, server):
+    """(reopens: True/False/None, what `sig` does to the server found) for a signal other than USR1.
+
+    server: review()'s dict; 'server' is "gunicorn" or "uvicorn", 'mode' plain uvicorn's mode,
+    'master_masks' the SigCgt/SigIgn of the master (main process), 'uvicorn' its release."""
+    if sig == "reload":
+        return None, (
+            "reload runs the unit's ExecReload, which check cannot see: for gunicorn that is usually "
+            "`kill -HUP $MAINPID` (every worker restarted on every rotation); make ExecReload send USR1"
+        )
+    if sig == "restart":
+        return True, (
+            "restart stops and starts the server: the logs are reopened, at the cost of an outage "
+            "(requests refused or cut) on every rotation"
+        )
+    if server.get("server", "gunicorn") == "gunicorn":
+        if sig in GUNICORN_SIGNALS:
+            return GUNICORN_SIGNALS[sig]
+        return False, "{} is not one of gunicorn's signals: its default action (or nothing)".format(sig)
+    # plain uvicorn: judged from what the main process has installed, with its release named
+    release = "uvicorn" + (" " + server["uvicorn"] if server.get("uvicorn") else "")
+    masks = server.get("master_masks") or {}
+    number = getattr(signal, "SIG" + sig, None)
+    bit = procfs.signal_bit(number) if number else 0
+    if sig in ("TERM", "INT"):
+        return False, "{} stops {} (graceful shutdown): every rotation takes the server down".format(
+            sig, release
+        )
+    if masks.get("SigIgn", 0) & bit:
+        return False, "{} is ignored by {}'s main process: nothing is reopened".format(sig, release)
+    if not masks.get("SigCgt", 0) & bit:
+        return False, (
+            "{} kills {}'s main process ({}; its default action, uvicorn installs no handler for it): "
+            "every rotation takes the server down".format(sig, release, server.get("mode") or "single")
+        )
+    if sig == "HUP" and server.get("mode") == "workers":
+        return True, (
+            "HUP makes {}'s --workers supervisor restart every worker (uvicorn 0.30+ handle_hup); the new "
+            "workers open their log files afresh, the supervisor's own stay stale; the cost: all workers "
+            "are restarted on every rotation".format(release)
+        )
+    return None, "{} is caught by {}'s main process: what its handler does, check cannot tell".format(
+        sig, release
+    )
 
 
 # -- the review -----------------------------------------------------------------------------------
@@ -258,9 +389,11 @@ def _can_open(uid, gids, owner, group, mode):
     return bool(mode & 0o002)
 
 
-def _finding(key, stanza, where, logs, text, fix):
+def _finding(key, stanza, where, logs, text, fix, severity="warning"):
+    """A finding of the review; severity "info" names what a setting costs without faulting it."""
     return {
         "problem": key,
+        "severity": severity,
         "stanza": " ".join(stanza.patterns),
         "where": where,
         "logs": logs,
@@ -292,9 +425,10 @@ def _review_stanza(stanza, mine, server, kill_usr1):
                 stanza,
                 stanza.options["copytruncate"][1],
                 mine,
-                "copytruncate: lines written between the copy and the truncate are lost "
-                "(7.97% of lines at full load: `python bench/alternatives.py`, "
-                "bench/results/alternatives.txt)",
+                # no figure here: the measured share lives in bench/results/alternatives.txt (a file
+                # the wheel does not ship), and a number copied into a message goes stale
+                "copytruncate: lines written between the copy and the truncate are lost (measured "
+                "under load: bench/results/alternatives.txt in the source repository)",
                 "remove copytruncate; rotate in create mode: `create MODE USER GROUP` and "
                 "postrotate `{}` endscript".format(kill_usr1),
             )
@@ -398,25 +532,83 @@ def _is_this_unit(unit, server):
     return unit in (mine, mine.rpartition(".")[0]) and procfs.parent_pid(server["master"]) == 1
 
 
+def _fix_usr1(kill_usr1):
+    return "postrotate `{}` endscript: USR1 reopens the logs without restarting anything".format(kill_usr1)
+
+
+def _shown(tool, target, sig):
+    if tool.startswith("systemctl-"):
+        return "systemctl {} {}".format(sig, target)
+    return "{} -{} {}".format(tool, sig, "..." if target is None else target)
+
+
+def _reaches_this_server(tool, target, server):
+    """True/None/False: the signal reaches this server / may (by name, unknown unit) / does not."""
+    if tool == "kill":
+        return _is_this_master(target, server)
+    if tool in ("systemctl-main", "systemctl-reload", "systemctl-restart"):
+        return _is_this_unit(target, server)
+    return None  # killall/pkill/systemctl kill: every process by that name, this one likely among them
+
+
+def _by_name(name, tool, target, stanza, where, mine, kill_usr1):
+    return _finding(
+        "signal-by-name",
+        stanza,
+        where,
+        mine,
+        "{} `{} ... {}` signals every process by that name: the master, each worker a second "
+        "time directly, and any other gunicorn on the machine".format(name, tool, target),
+        "postrotate `{}` endscript (the master relays USR1 to its workers)".format(kill_usr1),
+    )
+
+
 def _review_signal(stanza, mine, server, kill_usr1):
     found, to_master, unresolved = [], 0, 0
     for name in SIGNAL_SCRIPTS:
         if name not in stanza.scripts:
             continue
         text, where = stanza.scripts[name]
-        for tool, target in signals(text):
-            if tool not in ("kill", "systemctl-main"):
-                found.append(
-                    _finding(
-                        "signal-by-name",
-                        stanza,
-                        where,
-                        mine,
-                        "{} `{} ... {}` signals every process by that name: the master, each worker a second "
-                        "time directly, and any other gunicorn on the machine".format(name, tool, target),
-                        "postrotate `{}` endscript (the master relays USR1 to its workers)".format(kill_usr1),
+        for tool, target, sig in all_signals(text):
+            if sig != "USR1":
+                reached = _reaches_this_server(tool, target, server)
+                if reached is False:
+                    continue  # another process's business (a sidecar, another server)
+                if tool == "kill" and reached is None:
+                    unresolved += 1  # `kill -HUP $pid` from a loop: which process, the script decides
+                    continue
+                if tool in ("killall", "pkill", "systemctl"):
+                    found.append(_by_name(name, tool, target, stanza, where, mine, kill_usr1))
+                reopens, effect = signal_effect(sig, server)
+                if reopens is None:
+                    unresolved += 1
+                    found.append(
+                        _finding(
+                            "signal-effect-unknown", stanza, where, mine, effect, _fix_usr1(kill_usr1), "info"
+                        )
                     )
-                )
+                elif reopens:
+                    to_master += 1
+                    # it works: named with its cost, not counted against the configuration
+                    found.append(
+                        _finding(
+                            "signal-" + sig.lower(), stanza, where, mine, effect, _fix_usr1(kill_usr1), "info"
+                        )
+                    )
+                else:
+                    found.append(
+                        _finding(
+                            "signal-no-reopen",
+                            stanza,
+                            where,
+                            mine,
+                            "{} `{}`: {}".format(name, _shown(tool, target, sig), effect),
+                            _fix_usr1(kill_usr1),
+                        )
+                    )
+                continue
+            if tool not in ("kill", "systemctl-main"):
+                found.append(_by_name(name, tool, target, stanza, where, mine, kill_usr1))
                 to_master += 1
                 continue
             if tool == "systemctl-main":
@@ -443,27 +635,28 @@ def _review_signal(stanza, mine, server, kill_usr1):
                         "signal-other-process", stanza, where, mine, "{} signals {}".format(name, other), fix
                     )
                 )
-    if not to_master and not unresolved and not found:
+    if not to_master and not unresolved and not any(f["severity"] == "warning" for f in found):
         found.append(
             _finding(
                 "no-signal",
                 stanza,
                 stanza.where,
                 mine,
-                "no postrotate signal: nothing tells gunicorn to reopen, it writes on into the rotated file",
+                "no postrotate signal: nothing tells the server to reopen; it writes on into the rotated "
+                "file",
                 "add postrotate `{}` endscript".format(kill_usr1),
             )
         )
     count = len(files_of(stanza, server["root"]))
-    usr1_each = "postrotate" in stanza.scripts and signals(stanza.scripts["postrotate"][0])
-    if usr1_each and count > 1 and not stanza.get("sharedscripts"):
+    signal_each = "postrotate" in stanza.scripts and all_signals(stanza.scripts["postrotate"][0])
+    if signal_each and count > 1 and not stanza.get("sharedscripts"):
         found.append(
             _finding(
                 "no-sharedscripts",
                 stanza,
                 stanza.scripts["postrotate"][1],
                 mine,
-                "postrotate runs once per rotated file without sharedscripts: {} USR1 per run ({} files "
+                "postrotate runs once per rotated file without sharedscripts: {} signals per run ({} files "
                 "match)".format(count, count),
                 "add `sharedscripts`",
             )

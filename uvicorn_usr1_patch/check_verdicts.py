@@ -144,7 +144,7 @@ def _version(info_name, dist):
 def patch_active(env):
     return (
         bool(env["patch_pth"])
-        and enabled({ENV_VAR: env["patch_env"] or ""})
+        and enabled({ENV_VAR: env["patch_env"] or ""}, warn=False)
         and not env["patch_installed_after_start"]
     )
 
@@ -152,10 +152,12 @@ def patch_active(env):
 def _fix(env, server="gunicorn"):
     where = env["site_packages"] or "its site-packages"
     if env["patch_pth"] and env["patch_installed_after_start"]:
-        return "uvicorn-usr1-patch was installed in {} after this {} started: restart {}".format(
-            where, server, server
+        return (
+            "uvicorn-usr1-patch was installed in {} after this {} started: restart {} (a reload, HUP, "
+            "keeps the classes imported before the install; for gunicorn without downtime: USR2, then "
+            "QUIT to the old master, docs/check.md)".format(where, server, server)
         )
-    if env["patch_pth"] and not enabled({ENV_VAR: env["patch_env"] or ""}):
+    if env["patch_pth"] and not enabled({ENV_VAR: env["patch_env"] or ""}, warn=False):
         return "{}={} in {}'s environment turns uvicorn-usr1-patch off: remove it and restart {}".format(
             ENV_VAR, env["patch_env"], server, server
         )
@@ -176,6 +178,7 @@ def usr1_verdict(masks, role, env):
         "kind": None,
         "meaning": "caught: reopens its logs",
         "note": None,
+        "fix": None,  # what to do, when there is something to do (check_result's findings carry it)
     }
     if role == "master":
         verdict["kind"] = "gunicorn master"
@@ -191,6 +194,7 @@ def usr1_verdict(masks, role, env):
                 " (uvicorn 0.13.3-0.18.3 reset gunicorn's handlers, encode/uvicorn#895; gunicorn respawns"
                 " it and its in-flight requests are cut, encode/uvicorn#1565); " + _fix(env)
             )
+            verdict["fix"] = _fix(env)
         verdict["meaning"] += blocked
         return verdict
     if role == "master":
@@ -202,6 +206,7 @@ def usr1_verdict(masks, role, env):
             "caught by the master's handler inherited at fork: the worker does not reopen "
             "(uvicorn 0.4-0.13.2 UvicornWorker.init_signals is `pass`); " + _fix(env) + blocked
         )
+        verdict["fix"] = _fix(env)
         return verdict
     if _caught(masks, "SIGWINCH") and _caught(masks, "SIGABRT"):  # gunicorn's Worker.init_signals ran
         name = env["worker_class"] or "sync/gthread/asgi"
@@ -256,8 +261,9 @@ def plain_verdict(masks, role, mode, env):
     name = " ".join(["uvicorn"] + ([version] if version else []) + [PLAIN_ROLES[role, mode]])
     blocked = " (blocked for now: delivered when unblocked)" if masks.get("SigBlk", 0) & usr1 else ""
     verdict = {"usr1": "caught", "usr1_ok": True, "kind": name + ", patched", "note": None, "problem": None}
+    verdict["fix"] = None
     if not masks.get("SigCgt", 0) & usr1:
-        verdict.update(usr1_ok=False, kind=name + ", unpatched")
+        verdict.update(usr1_ok=False, kind=name + ", unpatched", fix=_fix(env, "uvicorn"))
         if masks.get("SigIgn", 0) & usr1:
             verdict.update(usr1="ignored", problem="USR1 is ignored")
             verdict["meaning"] = "ignored: never reopens; " + _fix(env, "uvicorn") + blocked
@@ -272,7 +278,7 @@ def plain_verdict(masks, role, mode, env):
         verdict["meaning"] += "; " + _fix(env, "uvicorn") + blocked
         return verdict
     if role == "master" and mode != "single" and not patch_active(env):
-        verdict.update(usr1="swallowed", usr1_ok=False, kind=name + ", unpatched")
+        verdict.update(usr1="swallowed", usr1_ok=False, kind=name + ", unpatched", fix=_fix(env, "uvicorn"))
         verdict["problem"] = "USR1 is swallowed by the supervisor: nothing reopens"
         verdict["meaning"] = (
             "caught and dropped: uvicorn 0.30+'s supervisor queues USR1 and has no handle_usr1, so no "

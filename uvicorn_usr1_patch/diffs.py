@@ -1,8 +1,10 @@
-"""python -m uvicorn_usr1_patch diff: print the versioned patch for the uvicorn installed here.
+"""python -m uvicorn_usr1_patch diff [VERSION]: print the versioned patch for uvicorn's workers.py.
 
+Without VERSION: the diff for the uvicorn installed here (exit 1, with one line on stderr, when that
+release needs no diff or is not one the project has a diff for). With VERSION: that release's
+diff, whatever is installed; exit 2 with the list of releases that have one when VERSION has none.
 The diffs ship inside the wheel (uvicorn_usr1_patch/patches/); in a source checkout they are
-read from the repository's patches/ directory. Exit 1, with one line on stderr, when the
-installed release needs no diff or is not one the project has a diff for.
+read from the repository's patches/ directory.
 """
 
 import hashlib
@@ -57,10 +59,29 @@ def expected_sha256(diff_text):
     return found.group(1) if found else None
 
 
+def affected_releases():
+    """The uvicorn releases a diff ships for, oldest first."""
+    found = set()
+    for place in PLACES:
+        if os.path.isdir(place):
+            for name in os.listdir(place):
+                if name.startswith("uvicorn-") and name.endswith(".diff"):
+                    found.add(name[len("uvicorn-") : -len(".diff")])
+    return sorted(found, key=releases.version_key)
+
+
 def main(argv):
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0
+    if len(argv) > 1 or (argv and argv[0].startswith("-")):
+        print(
+            "usage: python -m uvicorn_usr1_patch diff [VERSION] (unexpected: {})".format(" ".join(argv)),
+            file=sys.stderr,
+        )
+        return 2
+    if argv:
+        return print_release(argv[0])
     version, workers = installed_uvicorn()
     if version is None:
         print("uvicorn is not installed in this environment ({})".format(sys.executable), file=sys.stderr)
@@ -90,4 +111,18 @@ def main(argv):
                 ),
                 file=sys.stderr,
             )
+    return 0
+
+
+def print_release(version):
+    """`diff VERSION`: that release's diff, never silently the installed one's."""
+    path = find_diff(version)
+    if path is None:
+        print(
+            "no diff for uvicorn {}; releases with one: {}".format(version, ", ".join(affected_releases())),
+            file=sys.stderr,
+        )
+        return 2
+    with open(path) as f:
+        sys.stdout.write(f.read())
     return 0

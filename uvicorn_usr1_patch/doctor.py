@@ -5,7 +5,10 @@ installed, what their own init_signals does with SIGUSR1 (tried for real on a st
 worker, with every signal handler saved and restored), whether the start-up hook is active
 in this interpreter, and so whether workers started from here get the loop-safe reopen.
 Also what plain uvicorn (no gunicorn) does with USR1 here; where gunicorn is not installed,
-that is the verdict (issue 11). Exit 0 when they do, 1 otherwise.
+that is the verdict (issue 11). And the gunicorn masters (and uvicorn main processes) running
+from this environment that started before uvicorn-usr1-patch was installed: they are not
+covered until restarted, and a reload (HUP) is no restart: the master forks its new workers from
+the classes it imported before the install. Exit 0 when everything is covered, 1 otherwise.
 """
 
 import glob
@@ -141,6 +144,7 @@ def inspect_environment():
         report["plain_uvicorn"] = inspect_plain_uvicorn()
     ours = uvicorn_usr1_patch.UvicornUSR1PatchWarning
     report["warnings"] = [str(w.message) for w in caught if issubclass(w.category, ours)]
+    report["running"] = running_servers(report["pth"])
     report["ok"], report["next"] = verdict(report)
     return report
 
@@ -158,7 +162,79 @@ def plain_only(report):
     return bool(plain) and not workers and all(f.get("missing") == "gunicorn" for f in failed)
 
 
+def _site_dirs():
+    dirs = list(getattr(site, "getsitepackages", lambda: [])())
+    try:
+        import sysconfig
+
+        dirs.append(sysconfig.get_paths()["purelib"])
+    except Exception:
+        pass
+    return set(os.path.realpath(d) for d in dirs)
+
+
+def running_servers(pth):
+    """[{'pid', 'server', 'started_before_install'}]: gunicorn masters and uvicorn main processes
+    whose Python runs from this environment's site-packages, read from /proc (never signalled).
+
+    A process whose own site-packages is not this one's, or that cannot be read (another user's),
+    is left out: the doctor speaks for this environment only."""
+    from uvicorn_usr1_patch import check_target, check_uvicorn, check_verdicts, procfs
+
+    here = _site_dirs()
+    found = []
+    try:
+        pids = sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
+    except OSError:
+        return found
+    for pid in pids:
+        if pid == os.getpid():
+            continue
+        try:
+            argv = procfs.command_line(pid)
+            if check_target._mentions_gunicorn(argv):
+                server = "gunicorn"
+                parent = procfs.command_line(procfs.parent_pid(pid))
+                if check_target.same_program(argv, parent):
+                    continue  # a worker (or a USR2 child's worker): its master is listed
+            elif check_uvicorn.runs_uvicorn(argv) and not check_uvicorn.is_spawned_child(argv):
+                server = "uvicorn"
+            else:
+                continue
+            env = check_verdicts.environment(pid)
+        except (OSError, ValueError, IndexError):
+            continue
+        site_dir = env["site_packages"]
+        if not site_dir or os.path.realpath(procfs.in_root(pid, site_dir)) not in here:
+            continue
+        found.append(
+            {
+                "pid": pid,
+                "server": server,
+                "argv": " ".join(argv)[:200],
+                "started_before_install": bool(pth) and env["patch_installed_after_start"],
+            }
+        )
+    return found
+
+
+RESTART = (
+    "restart {what} {pids} (not a reload: HUP forks new workers from the classes the master imported "
+    "before the install); zero downtime for gunicorn: `kill -USR2 PID`, wait for the new master's "
+    "workers, then `kill -QUIT PID` of the old master"
+)
+
+
 def verdict(report):
+    stale = [r for r in report.get("running", []) if r["started_before_install"]]
+    ok, next_step = _environment_verdict(report)
+    if ok and stale:
+        what = "gunicorn master" if all(r["server"] == "gunicorn" for r in stale) else "server"
+        return False, RESTART.format(what=what, pids=", ".join(str(r["pid"]) for r in stale))
+    return ok, next_step
+
+
+def _environment_verdict(report):
     workers = [w for w in report["workers"] if "unpatched" in w]
     failed = [w for w in report["workers"] if "error" in w]
     if plain_only(report):
@@ -235,6 +311,16 @@ def render(report):
         if plain_only(report)
         else "OK: USR1 reopens logs safely"
     )
+    for running in report.get("running", []):
+        lines.append(
+            "running {:<12}{} {}".format(
+                running["server"],
+                running["pid"],
+                "started BEFORE uvicorn-usr1-patch was installed: NOT covered until restarted"
+                if running["started_before_install"]
+                else "covered (started after the install)",
+            )
+        )
     lines.append("verdict             " + (ok if report["ok"] else "NOT OK"))
     lines.append("next                " + report["next"])
     return "\n".join(lines)
@@ -319,9 +405,16 @@ def render_plain_uvicorn(parts):
     return lines
 
 
+USAGE = "usage: python -m uvicorn_usr1_patch [doctor] [--json]"
+
+
 def main(argv):
+    if argv and argv[0] in ("-h", "--help"):
+        print(USAGE + "\n\n" + __doc__.split("\n", 2)[2].strip())
+        return 0
     if argv not in ([], ["--json"]):
-        print("usage: python -m uvicorn_usr1_patch [doctor] [--json]", file=sys.stderr)
+        unexpected = [a for a in argv if a != "--json"] or argv
+        print("{} (unexpected: {})".format(USAGE, " ".join(unexpected)), file=sys.stderr)
         return 2
     report = inspect_environment()
     print(json.dumps(report, indent=2, sort_keys=True) if argv else render(report))
