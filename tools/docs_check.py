@@ -47,7 +47,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-FILES = ["README.md", "CHANGELOG.md", "docs/*.md"]
+FILES = ["README.md", "CHANGELOG.md", "docs/*.md", "bench/README.md", "sitecustomize_example/README.md"]
 TIMEOUT = 120  # seconds for one sample
 VENDOR = "uvicorn-0.13.1"  # the stack whose pristine uvicorn the `sh vendor` samples patch
 FENCE = re.compile(r"^( {0,3}|\s*[-*] +|\s+)(`{3,}|~{3,})(.*)$")

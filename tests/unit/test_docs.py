@@ -1,6 +1,7 @@
-"""Every fenced code sample of README.md, CHANGELOG.md and docs/*.md is run or validated
-(tools/docs_check.py; its tags are in docs/development.md). One test per sample, found when the
-tests are collected: a sample someone adds is checked without touching this file."""
+"""Every fenced code sample of the documentation (tools/docs_check.py FILES: README.md, CHANGELOG.md,
+docs/*.md, bench/README.md, sitecustomize_example/README.md) is run or validated; the tags are in
+docs/development.md. One test per sample, found when the tests are collected: a sample someone
+adds is checked without touching this file."""
 
 import os
 
