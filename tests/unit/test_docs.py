@@ -127,3 +127,15 @@ def test_logrotate_owners_this_machine_lacks_become_root():
 def test_make_docs_check_is_a_rule():
     assert {"docs-check", "test-fast", "test", "demo", "matrix"} <= docs_check.make_targets()
     assert os.path.exists(os.path.join(docs_check.REPO, "tools", "docs_check.py"))
+
+
+def test_a_tag_of_its_own_passes_only_when_a_test_reads_the_sample(tmp_path, monkeypatch):
+    (tmp_path / "tests").mkdir()
+    monkeypatch.setattr(docs_check, "REPO", str(tmp_path))
+    sample = Sample("docs/page.md", 1, "cron", "*/5 * * * * root true\n")
+    assert docs_check.check(sample)  # nobody reads it: unknown tag
+    (tmp_path / "tests" / "test_page.py").write_text('PAGE = "docs/page.md"\nline = block("cron")\n')
+    assert docs_check.read_by(sample) == ["tests/test_page.py"]
+    assert docs_check.check(sample) == []
+    other = Sample("docs/other.md", 1, "cron", "x\n")  # the test names another file
+    assert docs_check.check(other)
