@@ -31,24 +31,47 @@ def test_an_e2e_test_in_tests_unit_is_an_error():
         conftest.kind_of(os.path.join(TESTS, "unit", "test_x.py"), True)
 
 
-def collected(*args):
+PLUGIN = """
+def pytest_collection_finish(session):
+    for item in session.items:
+        kinds = sorted(m.name for m in item.iter_markers() if m.name in ("unit", "e2e"))
+        print("KIND", item.nodeid, ",".join(kinds) or "none")
+"""
+
+
+def test_every_test_is_unit_or_e2e_exactly_once(tmp_path):
+    """One collection of the whole suite, as `make test` does it, with each test's kinds printed."""
+    (tmp_path / "kinds_plugin.py").write_text(PLUGIN)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
-        + list(args)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "kinds_plugin",
+        ]
         + [TESTS],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         universal_newlines=True,
         cwd=os.path.dirname(TESTS),
+        env=env,
     )
     assert out.returncode == 0, out.stdout
-    return [line for line in out.stdout.splitlines() if "::" in line]
-
-
-def test_unit_and_e2e_split_the_whole_suite():
-    everything, unit, e2e = collected(), collected("-m", "unit"), collected("-m", "e2e")
-    assert len(everything) == len(set(everything))
-    assert sorted(unit + e2e) == sorted(everything)
-    assert not set(unit) & set(e2e)
+    # "KIND <node id, which may hold spaces> <kinds>"
+    kinds = dict(
+        line[len("KIND ") :].rsplit(" ", 1) for line in out.stdout.splitlines() if line.startswith("KIND ")
+    )
+    assert len(kinds) == len([line for line in out.stdout.splitlines() if line.startswith("KIND ")])
+    assert set(kinds.values()) == {"unit", "e2e"}  # never both, never none
+    unit = [t for t, k in kinds.items() if k == "unit"]
     assert len(unit) >= 100
-    assert all(t.startswith("tests/unit/") for t in collected("-m", "unit", "-k", "test_procfs"))
+    assert all(kinds[t] == "unit" for t in kinds if t.startswith("tests/unit/"))
+    assert (
+        kinds["tests/test_e2e.py::test_control_uvicorn_0_13_1_keeps_writing_into_the_rotated_file"] == "e2e"
+    )
