@@ -1,6 +1,6 @@
 """docs/check.md cannot go stale: its tables, JSON keys, sample lines, cron line, systemd units and
 Nagios command are read from the page and held to (or run against) real `check` runs on gunicorn.
-The restart recipe (```sh usr2-quit) runs in tests/test_doctor.py."""
+The restart recipe (```sh usr2-term) runs in tests/test_doctor.py."""
 
 import json
 import os

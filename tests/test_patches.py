@@ -76,7 +76,8 @@ def test_each_diff_has_the_header_patch_ignores(releases):
         header = text[: text.index("\n--- a/uvicorn/workers.py\n+++ b/uvicorn/workers.py\n")]
         assert "uvicorn {}".format(release.version) in header
         assert "sha256 {}".format(release.sha256) in header
-        assert "patch -p1 -R < uvicorn-{}.diff".format(release.version) in header
+        assert 'patch -d "$site" -p1 -R < "$PWD/uvicorn-{}.diff"'.format(release.version) in header
+        assert 'patch -d "$site" -p1 --forward < "$PWD/uvicorn-{}.diff"'.format(release.version) in header
         # nothing in the header that patch could take for a diff of its own
         assert not any(
             line.startswith(("---", "+++", "***", "@@", "Index:", "diff ")) for line in header.splitlines()

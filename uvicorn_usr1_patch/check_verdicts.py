@@ -155,7 +155,7 @@ def _fix(env, server="gunicorn"):
         return (
             "uvicorn-usr1-patch was installed in {} after this {} started: restart {} (a reload, HUP, "
             "keeps the classes imported before the install; for gunicorn without downtime: USR2, then "
-            "QUIT to the old master, docs/check.md)".format(where, server, server)
+            "TERM (its graceful stop) to the old master, docs/check.md)".format(where, server, server)
         )
     if env["patch_pth"] and not enabled({ENV_VAR: env["patch_env"] or ""}, warn=False):
         return "{}={} in {}'s environment turns uvicorn-usr1-patch off: remove it and restart {}".format(

@@ -221,7 +221,7 @@ def running_servers(pth):
 RESTART = (
     "restart {what} {pids} (not a reload: HUP forks new workers from the classes the master imported "
     "before the install); zero downtime for gunicorn: `kill -USR2 PID`, wait for the new master's "
-    "workers, then `kill -QUIT PID` of the old master"
+    "workers, then `kill -TERM PID` of the old master (gunicorn's graceful stop; QUIT is its quick one)"
 )
 
 
