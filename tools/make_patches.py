@@ -387,7 +387,7 @@ Changes:  Adds the package's own code (its comment-only lines and docstrings asi
             and keeps serving when it cannot open the new one.
 Apply:    with the Python that runs gunicorn first on PATH (its venv active), in the directory
           holding this file (patch -d: nothing depends on where uvicorn is):
-            site="$(python -c 'import os, uvicorn; print(os.path.dirname(os.path.dirname(uvicorn.__file__)))')"
+            site="$(python -c 'import os, uvicorn; print(os.path.dirname(uvicorn.__path__[0]))')"
             patch -d "$site" -p1 --forward < "$PWD/uvicorn-{version}.diff"
           or, for an unpacked uvicorn-{version} sdist or a vendored copy, -d its root directory.
           Then restart gunicorn (not HUP: the master must import the new workers.py).
