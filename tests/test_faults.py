@@ -340,3 +340,72 @@ def test_control_sigquit_to_an_unpatched_0_29_0_worker_does_nothing(layout):
     )
     assert not any(exited_cleanly(g, p) for p in workers), "a worker exited by itself"
     assert seconds >= 5  # the graceful timeout, then SIGKILL
+
+
+# -- 4. a fault the master shares: no hand-over, no restart (issue 15) ---------------------------
+
+
+@pytest.mark.parametrize("name", WRONG_OWNER_STACKS)
+def test_log_directory_gone_under_user_nobody_restarts_no_worker(name, layout):
+    """gunicorn as root with --user nobody, the log directory moved away and not re-created:
+    the master fails exactly as the workers do (ENOENT), so a fresh worker would not help.
+    Every process keeps its old files and says so once; no worker is replaced, every request
+    is answered, no line is lost. Then the directory is re-created (root's, 0755, as mkdir
+    makes it) and USR1 again: the lines go to the new files (the workers, refused there
+    while the master is not, hand over to fresh ones)."""
+    g = faults.server(shared_venv(name), layout)
+    gone = layout.logs + ".gone"
+    old, old_error = os.path.join(gone, "access.log"), os.path.join(gone, "error.log")
+    with g:
+        before = g.worker_pids()
+        with faults.Clients(g.port) as clients:
+            faults.wait_for_requests(clients, 50)
+            os.rename(layout.logs, gone)
+            g.usr1_master()
+            wait_for(lambda: reported(g, old_error), 10, what="every process's error lines")
+            faults.wait_for_requests(clients, CONTROL_REQUESTS)
+            assert g.worker_pids() == before, "a worker was replaced on a fault the master shares"
+            kept = figures(name, "log directory gone (nobody)", g, clients, before, g.worker_pids(), old)
+            with open(old_error, errors="replace") as f:
+                errors = f.read()
+
+            os.mkdir(layout.logs, 0o755)
+            g.usr1_master()
+            wait_for(
+                lambda: faults.ids_in(g.access_log) and len(g.worker_pids()) == g.workers,
+                FRESH_WORKERS_DEADLINE,
+                what="lines in the re-created access.log",
+            )
+            faults.wait_for_requests(clients, 50)
+        assert g.proc.poll() is None, "the master exited"
+        after = g.worker_pids()
+    assert kept["failed"] == 0 and kept["lost"] == 0 and kept["duplicated"] == 0, kept
+    assert kept["new file"] == 0 and kept["old file"] > 0, kept
+    for path in (g.access_log, g.error_log):
+        lines = [line for line in errors.splitlines() if "cannot reopen {} on SIGUSR1".format(path) in line]
+        assert len(lines) == 1 + g.workers and all("(ENOENT)" in line for line in lines), lines
+    assert "stops gracefully" not in errors
+    result = faults.line_figures(clients, g.access_log, old)
+    assert result["failed"] == 0 and result["lost"] == 0 and result["duplicated"] == 0, result
+    assert result["new file"] > 0, result
+    print(
+        "\nissue-15 figures: " + json.dumps(dict(result, stack=name, replaced=len(set(before) - set(after))))
+    )
+
+
+def test_control_log_directory_gone_under_user_nobody_ends_the_master(layout):
+    """Unpatched (0.13.1): gunicorn's own reopen in the master raises FileNotFoundError out of
+    its main loop; the master exits and leaves its workers behind."""
+    g = faults.server(shared_venv("uvicorn-0.13.1"), layout, env=OFF)
+    with g:
+        before = g.worker_pids()
+        try:
+            with faults.Clients(g.port) as clients:
+                faults.wait_for_requests(clients, 50)
+                os.rename(layout.logs, layout.logs + ".gone")
+                g.usr1_master()
+                wait_for(lambda: g.proc.poll() is not None, 10, what="the master's exit")
+        finally:
+            orphans = faults.stop_orphans(before)
+    assert g.proc.returncode != 0 and orphans == g.workers
+    assert "FileNotFoundError" in g.output() or "No such file or directory" in g.output(), g.output()[-2000:]

@@ -25,9 +25,10 @@ from tools.gunicorn_run import (
 )
 
 
-def log_config(access_log, error_log):
-    """uvicorn's --log-config (JSON, read by every release from 0.14 on): FileHandlers only."""
-    return {
+def log_config(access_log, error_log, mode="a"):
+    """uvicorn's --log-config (JSON, read by every release from 0.14 on): FileHandlers only,
+    opened with `mode` ("w": truncated at start, as a dictConfig "mode": "w" does)."""
+    config = {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"plain": {"format": "%(asctime)s %(process)d %(message)s"}},
@@ -40,6 +41,9 @@ def log_config(access_log, error_log):
             "uvicorn.error": {"handlers": ["error"], "level": "INFO", "propagate": False},
         },
     }
+    for handler in config["handlers"].values():
+        handler["mode"] = mode
+    return config
 
 
 def status_of(pid):
@@ -76,8 +80,10 @@ class Uvicorn(object):
         env=None,
         extra_args=(),
         boot_timeout=60,
+        log_mode="a",
     ):
         self.venv = venv
+        self.log_mode = log_mode
         self.workdir = workdir
         self.mode = mode
         self.workers = workers if mode in ("workers", "run-workers") else 1
@@ -115,7 +121,7 @@ class Uvicorn(object):
         os.makedirs(self.workdir, exist_ok=True)
         self.port = free_port()
         with open(self.config_path, "w") as f:
-            json.dump(log_config(self.access_log, self.error_log), f)
+            json.dump(log_config(self.access_log, self.error_log, self.log_mode), f)
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
         env.update({"APP_LOG": self.app_log, "PYTHONUNBUFFERED": "1"})
