@@ -130,7 +130,7 @@ def test_undo_restores_everything():
 def test_install_without_the_pth():
     """uvicorn_usr1_patch.install(), as gunicorn.conf.py or sitecustomize.py call it."""
     stack = STACKS["uvicorn-0.18.3"]
-    bare = venvs.ensure(stack.python, stack.requirements + ["wrapt"], with_patch=False)
+    bare = venvs.ensure(stack.python, stack.requirements, with_patch=False)
     report, _ = probe("uvicorn-0.18.3", python=bare.python, env={"PYTHONPATH": REPO})
     assert report["usr1"] == RESET  # no .pth in this venv: nothing happens by itself
     report, _ = probe("uvicorn-0.18.3", "--install", python=bare.python, env={"PYTHONPATH": REPO})
@@ -144,7 +144,7 @@ def test_install_without_the_pth():
 def test_sitecustomize_example_turns_the_patch_on():
     """The example sitecustomize.py, in a venv without the package's .pth."""
     stack = STACKS["uvicorn-0.18.3"]
-    bare = venvs.ensure(stack.python, stack.requirements + ["wrapt"], with_patch=False)
+    bare = venvs.ensure(stack.python, stack.requirements, with_patch=False)
     path = os.pathsep.join([os.path.join(REPO, "sitecustomize_example"), REPO])
     report, stderr = probe("uvicorn-0.18.3", python=bare.python, env={"PYTHONPATH": path})
     assert report["usr1"] == DEFERRED, stderr

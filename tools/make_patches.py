@@ -239,8 +239,9 @@ def survey(jobs=4):
 
 # -- the transformation -------------------------------------------------------------------------
 # The handler code is the package's own: the block between these markers in each module, carried
-# verbatim (markers included) into workers.py, in the order of the package's imports (each uses
-# the names of those before it). One source of truth: tests/test_patches.py compares the tokens.
+# into workers.py (for_the_diff) between one pair of markers, in the order of the package's imports
+# (each uses the names of those before it). One source of truth: tests/test_patches.py compares
+# the code (its syntax tree, docstrings aside) with the package's.
 CARRIED = ("atomic_reopen", "loop_reopen", "worker_usr1")
 BEGIN = "# BEGIN uvicorn-usr1-patch carried code: {}\n"
 END = "# END uvicorn-usr1-patch carried code: {}\n"

@@ -16,8 +16,9 @@ without a rotation of that file (logrotate's notifempty/size skipping it, a seco
 an operator's kill -USR1) must not truncate the live log again. A WatchedFileHandler gets the
 new file's device and inode, so that its next record does not open the file a second time.
 
-The code between the BEGIN/END markers is carried verbatim into the versioned diffs
-(patches/uvicorn-*.diff, made by tools/make_patches.py): stdlib only, Python 3.6+.
+The code between the BEGIN/END markers is carried into the versioned diffs
+(patches/uvicorn-*.diff, made by tools/make_patches.py) without its comment-only lines and
+docstrings: stdlib only, Python 3.6+.
 """
 
 import errno

@@ -110,7 +110,7 @@ def inspect_environment():
     report = {
         "python": platform.python_version(),
         "executable": sys.executable,
-        "versions": {d: _version(d) for d in ("uvicorn", "gunicorn", "wrapt", "uvicorn-worker")},
+        "versions": {d: _version(d) for d in ("uvicorn", "gunicorn", "uvicorn-worker")},
         "uvicorn_usr1_patch": uvicorn_usr1_patch.__version__,
         "enabled": uvicorn_usr1_patch.enabled(),
         "pth": find_pth(),

@@ -28,7 +28,8 @@ uv_async_send, which libuv documents as async-signal-safe. tests/test_reopen_uni
 both facts checked (signals sent by another thread at random points of a busy loop, on asyncio
 and uvloop; add_signal_handler's SIG_DFL after close), and the storms run it at full load.
 
-The code between the BEGIN/END markers is carried verbatim into the versioned diffs.
+The code between the BEGIN/END markers is carried into the versioned diffs, without its
+comment-only lines and docstrings (tools/make_patches.py).
 """
 
 import os

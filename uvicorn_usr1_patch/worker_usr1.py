@@ -12,14 +12,20 @@ one line, and goes on serving.
 uvicorn's shutdown closes every connection that has no request in progress, also one it
 accepted a moment ago whose request it has not read yet: that client would get a reset. So
 the worker first stops accepting (the master and the other workers keep the listening
-socket), serves for HAND_OVER_GRACE what it has accepted, and only then sends itself SIGTERM
+socket), serves for half a second what it has accepted, and only then sends itself SIGTERM
 (uvicorn's graceful shutdown). While uvicorn is still starting, it first waits for it to
-listen: a SIGTERM then would reset the connections accepted on the way out.
+listen (ten seconds at most): a SIGTERM then would reset the connections accepted on the
+way out. uvloop closes a listening fd itself when its server closes, while gunicorn's socket
+object still holds the number, and uvicorn's shutdown closes that object again: by then the
+number may be a file the application opened, so the objects are detached first.
 
 uvicorn's Server is `worker.server`: uvicorn 0.4.0-0.4.5 set it themselves, the diffs add the
-line to run(), the package's wrapper of Server.serve sets it (server_patch).
+line to run(), the package's wrapper of Server.serve sets it (server_patch). The first safe
+point, worker.usr1_reopen.safe_point(), is due at uvicorn's callback_notify: the package wraps
+worker.notify (worker_patch), the diffs add the call to callback_notify.
 
-The code between the BEGIN/END markers is carried verbatim into the versioned diffs.
+The code between the BEGIN/END markers is carried into the versioned diffs, without its
+comment-only lines and docstrings (tools/make_patches.py).
 """
 
 import errno
