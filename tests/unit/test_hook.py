@@ -66,3 +66,36 @@ def test_patching_loader_runs_the_real_loader_for_a_module_it_does_not_patch():
     assert loader.create_module(importlib.machinery.ModuleSpec("not_the_target", None)) is None
     loader.exec_module(module)
     assert module.ran is True
+
+
+RESTORED = """
+import json, sys
+import uvicorn_usr1_patch_hook
+uvicorn_usr1_patch_hook.install_hook()
+import uvicorn.workers
+from uvicorn_usr1_patch import worker_patch
+module = uvicorn.workers
+print(json.dumps({
+    "patched": worker_patch.is_patched(module.UvicornWorker),
+    "loader": type(module.__loader__).__name__,
+    "spec_loader": type(module.__spec__.loader).__name__,
+}))
+"""
+
+
+def test_the_real_loader_is_back_once_the_module_ran():
+    """The hook's PatchingLoader serves one import: afterwards the module's __loader__ and
+    __spec__.loader are the real loader again (importlib.reload, linecache, pkgutil see it)."""
+    import json
+    import os
+    import subprocess
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([os.path.join(here, "fakes", "startup"), os.path.dirname(here)]),
+    )
+    env.pop("UVICORN_USR1_PATCH", None)
+    out = subprocess.check_output([sys.executable, "-c", RESTORED], env=env, universal_newlines=True)
+    seen = json.loads(out.splitlines()[-1])
+    assert seen == {"patched": True, "loader": "SourceFileLoader", "spec_loader": "SourceFileLoader"}
