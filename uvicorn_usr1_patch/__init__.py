@@ -23,14 +23,18 @@ _warned = set()
 
 def warn_skip(what, why):
     """Warn once per message that ``what`` was skipped because of ``why``; never raise."""
-    message = "uvicorn-usr1-patch: skipped {}: {}; uvicorn is left unpatched".format(what, why)
+    warn_once("uvicorn-usr1-patch: skipped {}: {}; uvicorn is left unpatched".format(what, why), 3)
+
+
+def warn_once(message, stacklevel=2):
+    """One UvicornUSR1PatchWarning per distinct message in this process; never raises."""
     if message in _warned:
         return
     _warned.add(message)
     try:
         import warnings
 
-        warnings.warn(message, UvicornUSR1PatchWarning, stacklevel=2)
+        warnings.warn(message, UvicornUSR1PatchWarning, stacklevel=stacklevel)
     except Exception:  # a warning filter set to "error", a broken stderr: stay quiet
         pass
 
@@ -56,18 +60,8 @@ def enabled(environ=None, warn=True):
 
 
 def warn_unknown_value(value):
-    message = "uvicorn-usr1-patch: {}={!r} is not a known value (off: {}; on: {}): the patch stays on".format(
-        ENV_VAR, value, ", ".join(OFF), ", ".join(v for v in ON if v)
-    )
-    if message in _warned:
-        return
-    _warned.add(message)
-    try:
-        import warnings
-
-        warnings.warn(message, UvicornUSR1PatchWarning, stacklevel=3)
-    except Exception:  # a warning filter set to "error", a broken stderr: stay quiet
-        pass
+    message = "uvicorn-usr1-patch: {}={!r} is not a known value (off: {}; on: {}): the patch stays on"
+    warn_once(message.format(ENV_VAR, value, ", ".join(OFF), ", ".join(v for v in ON if v)), 4)
 
 
 def install():
