@@ -120,10 +120,11 @@ class Clients(object):
         self.stop()
 
     def answered(self):
-        return sorted(rid for rid, status in self.results.items() if status == 200)
+        # a copy first (one C call): the client threads go on adding to results meanwhile
+        return sorted(rid for rid, status in dict(self.results).items() if status == 200)
 
     def failed(self):
-        return {rid: status for rid, status in self.results.items() if status != 200}
+        return {rid: status for rid, status in dict(self.results).items() if status != 200}
 
 
 class KeepAliveLoad(object):

@@ -83,7 +83,11 @@ def wrong_owner_storm(name, env, keep_alive=False):
             if keep_alive:  # the bench's full load: 8 keep-alive connections
                 load = faults.KeepAliveLoad(g.port, STORM_SECONDS + 3, layout.run)
             else:  # a connection per request, as nginx towards its upstreams by default
-                load = faults.Clients(g.port, n=4)
+                # bounded in count and time, but not before the storm is over: an unpatched
+                # server answers up to ~250 requests a second per client here
+                load = faults.Clients(
+                    g.port, n=4, seconds=STORM_SECONDS + 40, limit=int(1000 * (STORM_SECONDS + 10))
+                )
             with load as clients:
                 wait_for(lambda: faults.ids_in(g.access_log), 10, what="the first access lines")
                 start = time.monotonic()
