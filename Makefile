@@ -32,6 +32,6 @@ BENCHES = storm startup request_path alternatives
 bench-quick:  ## every bench script in its --quick mode, one after the other: CI fails if one crashes
 	PY=$(BOOT); for b in $(BENCHES); do "$$PY" bench/$$b.py --quick || exit 1; done
 
-bench:  ## the full benches, one at a time, each saved to bench/results/NAME.txt (the last run: 455+289+259+81 s, their `total` lines)
+bench:  ## the full benches, one at a time, each saved to bench/results/NAME.txt (the last run: 455+302+260+81 s, their `total` lines)
 	PY=$(BOOT); for b in $(BENCHES); do \
 		"$$PY" bench/$$b.py | tee bench/results/$$b.txt; [ "$${PIPESTATUS[0]}" -eq 0 ] || exit 1; done
