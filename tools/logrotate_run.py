@@ -19,7 +19,11 @@ Modes:
   the postrotate's `kill` returns (nodelaycompress), or at the next run (delaycompress): at
   5 rotations a second on a busy 2-core machine a worker can still be writing to it then, so
   lines would vanish with gzip's timing whatever the reopen does. Kept uncompressed, every
-  line written anywhere stays countable, and the scenario measures the reopen itself.
+  line written anywhere stays countable, and the scenario measures the reopen itself. And
+  `sharedscripts`: one USR1 once every file is renamed and created. With a postrotate per file,
+  the USR1 sent after access.log makes every process reopen error.log too, which can land
+  between logrotate's rename of error.log and its `create` (logrotate: "error creating output
+  file error.log: File exists", exit 1), with any reopen, gunicorn's own included.
 - "copytruncate": no signal at all; copies then truncates (the report's other mode).
 """
 
@@ -57,6 +61,7 @@ _MODES = {
     endscript
 """,
     "numbered": """    nocompress
+    sharedscripts
     postrotate
         kill -USR1 $(cat {pidfile})
     endscript
