@@ -48,10 +48,13 @@ class QuickExit(object):
 
     def __call__(self, signum, frame):
         loop = running_loop()
-        try:
-            loop.call_soon_threadsafe(self.quick_exit, signum)  # as LoopReopen does
-        except Exception:  # no loop, or a closed one
-            self.worker.handle_quit(signum, frame)
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self.quick_exit, signum)  # as LoopReopen does
+                return
+            except Exception:  # a loop closing under us: gunicorn's own way, below
+                pass
+        self.worker.handle_quit(signum, frame)
 
     def quick_exit(self, signum):
         server = getattr(self.worker, "server", None)
@@ -76,8 +79,7 @@ def is_master_handler(handler):
 
 def reset_worker_signals(worker):
     """Give each signal still set by the master, or left at a harmful default, its worker
-    handler; leave uvicorn's own and the application's. Returns {name: what it got}."""
-    changed = {}
+    handler; leave uvicorn's own and the application's."""
     for signum in signal.Signals:
         if signum == signal.SIGUSR1:
             continue  # worker_usr1's
@@ -95,8 +97,6 @@ def reset_worker_signals(worker):
         else:
             continue
         signal.signal(signum, new)
-        changed[signum.name] = new
-    return changed
 
 
 def watch_quit_from_the_loop(worker):
